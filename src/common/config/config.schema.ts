@@ -1,0 +1,86 @@
+import { Type } from 'class-transformer';
+import {
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+
+/**
+ * The typed, validated configuration. Loaded by `loadConfig` from config/default.yaml, an
+ * optional user file and environment variables; unknown settings are rejected so a typo never
+ * silently falls back to a default.
+ */
+export class ServerConfig {
+  @IsString() @MinLength(1) host: string;
+  /** 0 picks a free port (tests) */
+  @IsInt() @Min(0) @Max(65535) port: number;
+  /** each entry a plaintext of >= 32 chars or `sha256:<64 hex>`; checked by the auth layer */
+  @IsArray() @IsString({ each: true }) apiKeys: string[];
+  @IsInt() @Min(1024) @Max(104_857_600) bodyLimitBytes: number;
+  /** false, true, a hop count, or a comma-separated list of trusted proxy addresses/CIDRs */
+  @IsOptional() trustProxy: boolean | number | string;
+  @IsInt() @Min(0) requestTimeoutMs: number;
+  @IsInt() @Min(0) headersTimeoutMs: number;
+  @IsInt() @Min(0) keepAliveTimeoutMs: number;
+  /** how long readiness reports 503 before the listener closes, so load balancers stop routing */
+  @IsInt() @Min(0) @Max(120_000) drainDelayMs: number;
+}
+
+export class DatabaseConfig {
+  /** a SQLite file path (or `:memory:`), or a `postgresql://` URL */
+  @IsString() @MinLength(1) url: string;
+}
+
+export class LoggingConfig {
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) level: string;
+}
+
+export class ShellTaskConfig {
+  @IsBoolean() enabled: boolean;
+  @IsInt() @Min(1024) maxOutputBytes: number;
+}
+
+export class HttpTaskConfig {
+  @IsInt() @Min(1024) maxResponseBytes: number;
+  @IsArray() @IsString({ each: true }) allowCidrs: string[];
+  @IsArray() @IsString({ each: true }) denyCidrs: string[];
+}
+
+export class TaskTypesConfig {
+  @ValidateNested() @Type(() => ShellTaskConfig) shell: ShellTaskConfig;
+  @ValidateNested() @Type(() => HttpTaskConfig) http: HttpTaskConfig;
+}
+
+export class EngineConfig {
+  @IsInt() @Min(0) @Max(1000) workers: number;
+  @IsInt() @Min(5) @Max(60_000) pollIntervalMs: number;
+  @IsInt() @Min(1000) leaseMs: number;
+  @IsInt() @Min(100) heartbeatMs: number;
+  @IsInt() @Min(0) shutdownGraceMs: number;
+  @ValidateNested() @Type(() => TaskTypesConfig) tasks: TaskTypesConfig;
+}
+
+export class RetentionConfig {
+  @IsInt() @Min(1) days: number;
+  @IsInt() @Min(1000) sweepIntervalMs: number;
+}
+
+export class SecretsConfig {
+  @IsOptional() @IsString() file: string | null;
+}
+
+export class AppConfig {
+  @ValidateNested() @Type(() => ServerConfig) server: ServerConfig;
+  @ValidateNested() @Type(() => DatabaseConfig) database: DatabaseConfig;
+  @ValidateNested() @Type(() => LoggingConfig) logging: LoggingConfig;
+  @ValidateNested() @Type(() => EngineConfig) engine: EngineConfig;
+  @ValidateNested() @Type(() => RetentionConfig) retention: RetentionConfig;
+  @ValidateNested() @Type(() => SecretsConfig) secrets: SecretsConfig;
+}

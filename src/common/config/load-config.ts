@@ -1,0 +1,134 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { parse as parseYaml } from 'yaml';
+import { AppConfig } from './config.schema';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export interface LoadConfigOptions {
+  /** explicit file (from --config); falls back to AUTOKESTRA_CONFIG, then ./config.yaml if present */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** The package root, where config/default.yaml lives: src/common/config and dist/common/config are both three levels down. */
+export const PACKAGE_ROOT = resolve(__dirname, '..', '..', '..');
+
+type Plain = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Plain {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function deepMerge(base: Plain, override: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    out[key] = isPlainObject(value) && isPlainObject(base[key]) ? deepMerge(base[key] as Plain, value) : value;
+  }
+  return out;
+}
+
+function readYamlFile(path: string, problems: string[]): Plain {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    problems.push(`cannot read config file ${path}: ${(error as Error).message}`);
+    return {};
+  }
+  try {
+    const value = parseYaml(text, { maxAliasCount: 100 }) ?? {};
+    if (!isPlainObject(value)) {
+      problems.push(`config file ${path} must contain a YAML mapping`);
+      return {};
+    }
+    return value;
+  } catch (error) {
+    problems.push(`config file ${path} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    return {};
+  }
+}
+
+function intFromEnv(name: string, raw: string, problems: string[]): number | undefined {
+  if (!/^\d+$/.test(raw.trim())) {
+    problems.push(`${name} must be an integer, got '${raw}'`);
+    return undefined;
+  }
+  return Number(raw.trim());
+}
+
+/** Environment variables win over files: they are how containers are configured. */
+function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
+  const server: Plain = {};
+  const overrides: Plain = {};
+  if (env.AUTOKESTRA_API_KEYS !== undefined) {
+    server.apiKeys = env.AUTOKESTRA_API_KEYS.split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0);
+  }
+  const port = env.AUTOKESTRA_PORT ?? env.PORT;
+  if (port !== undefined && port !== '') {
+    const value = intFromEnv(env.AUTOKESTRA_PORT !== undefined ? 'AUTOKESTRA_PORT' : 'PORT', port, problems);
+    if (value !== undefined) server.port = value;
+  }
+  if (env.AUTOKESTRA_HOST) server.host = env.AUTOKESTRA_HOST;
+  if (Object.keys(server).length > 0) overrides.server = server;
+  if (env.AUTOKESTRA_DATABASE_URL) overrides.database = { url: env.AUTOKESTRA_DATABASE_URL };
+  if (env.AUTOKESTRA_LOG_LEVEL) overrides.logging = { level: env.AUTOKESTRA_LOG_LEVEL };
+  if (env.AUTOKESTRA_SHELL_ENABLED !== undefined) {
+    overrides.engine = { tasks: { shell: { enabled: ['1', 'true', 'yes'].includes(env.AUTOKESTRA_SHELL_ENABLED.toLowerCase()) } } };
+  }
+  return overrides;
+}
+
+function flattenErrors(errors: ValidationError[], prefix = ''): string[] {
+  const lines: string[] = [];
+  for (const error of errors) {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    if (error.constraints) {
+      for (const message of Object.values(error.constraints)) {
+        // class-validator phrases messages with the bare property name; show the full path instead
+        lines.push(`${path}: ${message.replace(new RegExp(`^${error.property}\\b\\s*`), '')}`);
+      }
+    }
+    if (error.children?.length) lines.push(...flattenErrors(error.children, path));
+  }
+  return lines;
+}
+
+/**
+ * Loads default.yaml <- user file <- environment, validates everything and throws a ConfigError
+ * listing every problem (one line each) when anything is wrong.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+
+  let merged = readYamlFile(join(PACKAGE_ROOT, 'config', 'default.yaml'), problems);
+  const explicit = options.file ?? env.AUTOKESTRA_CONFIG;
+  if (explicit) {
+    merged = deepMerge(merged, readYamlFile(resolve(cwd, explicit), problems));
+  } else if (existsSync(join(cwd, 'config.yaml'))) {
+    merged = deepMerge(merged, readYamlFile(join(cwd, 'config.yaml'), problems));
+  }
+  merged = deepMerge(merged, envOverrides(env, problems));
+  if (problems.length) throw new ConfigError(problems);
+
+  const config = plainToInstance(AppConfig, merged);
+  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  const lines = flattenErrors(errors).map((line) => line.replace(/property (\S+) should not exist/, 'unknown setting'));
+  if (lines.length) throw new ConfigError(lines);
+
+  if (config.engine.heartbeatMs >= config.engine.leaseMs) {
+    throw new ConfigError([`engine.heartbeatMs (${config.engine.heartbeatMs}) must be smaller than engine.leaseMs (${config.engine.leaseMs})`]);
+  }
+  return config;
+}

@@ -1,0 +1,148 @@
+/**
+ * The normalized workflow definition: what the DSL parser produces from YAML and what the
+ * runtime executes. Durations are milliseconds; optional settings are explicit nulls so the
+ * stored JSON is self-describing.
+ */
+
+export const INPUT_TYPES = ['string', 'number', 'integer', 'boolean', 'json', 'datetime'] as const;
+export type InputType = (typeof INPUT_TYPES)[number];
+
+export const TASK_TYPES = [
+  'log',
+  'sleep',
+  'http',
+  'output',
+  'fail',
+  'parallel',
+  'if',
+  'foreach',
+  'subflow',
+  'shell',
+] as const;
+export type TaskTypeName = (typeof TASK_TYPES)[number];
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type TaskLogLevel = (typeof LOG_LEVELS)[number];
+
+export interface InputDefinition {
+  id: string;
+  type: InputType;
+  required: boolean;
+  /** present only when the YAML declared one */
+  default?: unknown;
+  description: string | null;
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  delayMs: number;
+  backoff: 'constant' | 'exponential';
+  maxDelayMs: number | null;
+}
+
+interface TaskCommon {
+  id: string;
+  description: string | null;
+  timeoutMs: number | null;
+  retry: RetryPolicy | null;
+}
+
+export interface LogTask extends TaskCommon {
+  type: 'log';
+  message: string;
+  level: TaskLogLevel;
+}
+export interface SleepTask extends TaskCommon {
+  type: 'sleep';
+  durationMs: number;
+}
+export interface HttpTask extends TaskCommon {
+  type: 'http';
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  /** JSON value or text; strings may hold expressions */
+  body: unknown;
+}
+export interface OutputTask extends TaskCommon {
+  type: 'output';
+  values: Record<string, unknown>;
+}
+export interface FailTask extends TaskCommon {
+  type: 'fail';
+  message: string;
+}
+export interface ParallelTask extends TaskCommon {
+  type: 'parallel';
+  /** null = all children at once */
+  concurrency: number | null;
+  tasks: TaskDefinition[];
+}
+export interface IfTask extends TaskCommon {
+  type: 'if';
+  condition: string;
+  then: TaskDefinition[];
+  else: TaskDefinition[];
+}
+export interface ForeachTask extends TaskCommon {
+  type: 'foreach';
+  /** an expression string or a literal list */
+  items: string | unknown[];
+  concurrency: number;
+  tasks: TaskDefinition[];
+}
+export interface SubflowTask extends TaskCommon {
+  type: 'subflow';
+  workflowId: string;
+  inputs: Record<string, unknown>;
+}
+export interface ShellTask extends TaskCommon {
+  type: 'shell';
+  /** one argv per command; no shell is involved */
+  commands: string[][];
+  env: Record<string, string>;
+}
+
+export type TaskDefinition =
+  | LogTask
+  | SleepTask
+  | HttpTask
+  | OutputTask
+  | FailTask
+  | ParallelTask
+  | IfTask
+  | ForeachTask
+  | SubflowTask
+  | ShellTask;
+
+export interface ScheduleTrigger {
+  id: string;
+  type: 'schedule';
+  cron: string;
+  timezone: string;
+  inputs: Record<string, unknown>;
+}
+export type TriggerDefinition = ScheduleTrigger;
+
+export interface WorkflowDefinition {
+  id: string;
+  namespace: string;
+  description: string | null;
+  labels: Record<string, string>;
+  inputs: InputDefinition[];
+  variables: Record<string, unknown>;
+  timeoutMs: number | null;
+  concurrency: { limit: number } | null;
+  tasks: TaskDefinition[];
+  errors: TaskDefinition[];
+  triggers: TriggerDefinition[];
+}
+
+/** One problem found in a workflow; `line` is 1-based in the YAML source when known. */
+export interface Diagnostic {
+  path: string;
+  message: string;
+  line?: number;
+}
+
+export const WORKFLOW_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
