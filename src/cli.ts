@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { sha256Hex } from './common/auth/static-keys';
+import type { AppConfig } from './common/config/config.schema';
+import { ConfigError, loadConfig } from './common/config/load-config';
+import { Engine } from './engine/engine';
+import { EngineError } from './engine/errors';
+import { migrateDatabase } from './engine/store/open-store';
+import { bootstrap } from './main';
+import { VERSION } from './version';
+
+/** Errors a user can fix are printed as one clear message; exit code 2 for configuration. */
+function fail(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`autokestra: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (error instanceof EngineError) {
+    process.stderr.write(`autokestra: ${error.code}: ${error.message}\n`);
+    if (Array.isArray(error.details)) {
+      for (const d of error.details as { path?: string; field?: string; message: string; line?: number }[]) {
+        process.stderr.write(`  - ${d.path ?? d.field ?? ''}${d.line ? ` (line ${d.line})` : ''}: ${d.message}\n`);
+      }
+    }
+    process.exit(1);
+  }
+  process.stderr.write(`autokestra: ${(error as Error)?.message ?? String(error)}\n`);
+  process.exit(1);
+}
+
+function configFrom(command: Command): AppConfig {
+  const options = command.optsWithGlobals<{ config?: string }>();
+  return loadConfig({ file: options.config });
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Runs `fn` against the engine directly (no HTTP), then closes the store. */
+async function withEngine<T>(command: Command, fn: (engine: Engine) => Promise<T>): Promise<T> {
+  const config = configFrom(command);
+  const engine = await Engine.open({ databaseUrl: config.database.url, shellEnabled: config.engine.tasks.shell.enabled });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.shutdown();
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+const QUICKSTART_KEY_FILE = 'data/local-admin-key.sha256';
+
+/**
+ * Local first run: mints an admin key once, prints it once, keeps only its hash on disk,
+ * then serves on ./data/autokestra.db.
+ */
+async function quickstart(command: Command): Promise<void> {
+  const keyFile = resolve(process.cwd(), QUICKSTART_KEY_FILE);
+  const config = configFrom(command);
+  let entry: string;
+  if (existsSync(keyFile)) {
+    entry = readFileSync(keyFile, 'utf8').trim();
+    process.stdout.write(`Using the local admin key minted earlier (its hash is in ${QUICKSTART_KEY_FILE}; delete that file to mint a new one).\n`);
+  } else {
+    const plaintext = `ak_${randomBytes(32).toString('base64url')}`;
+    entry = `sha256:${sha256Hex(plaintext)}`;
+    mkdirSync(dirname(keyFile), { recursive: true });
+    writeFileSync(keyFile, `${entry}\n`, { mode: 0o600 });
+    process.stdout.write(
+      [
+        '',
+        'A local admin API key was minted. It is shown ONCE and only its hash is stored:',
+        '',
+        `    ${plaintext}`,
+        '',
+        'Try:',
+        `    curl -H "Authorization: Bearer ${plaintext}" http://127.0.0.1:${config.server.port}/api/v1/status`,
+        '',
+      ].join('\n'),
+    );
+  }
+  config.server.apiKeys = [...config.server.apiKeys, entry];
+  const server = await bootstrap(config);
+  process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${config.database.url})\n`);
+}
+
+export function buildCli(): Command {
+  const program = new Command('autokestra')
+    .description('Self-hosted workflow orchestration')
+    .version(VERSION)
+    .option('-c, --config <file>', 'configuration file (default: ./config.yaml, or AUTOKESTRA_CONFIG)')
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('start the HTTP API and the engine')
+    .action(async (_opts, command: Command) => {
+      const server = await bootstrap(configFrom(command));
+      process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url}\n`);
+    });
+
+  program
+    .command('quickstart')
+    .description('mint a local admin key (first run only) and serve on ./data/autokestra.db')
+    .action((_opts, command: Command) => quickstart(command));
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async (_opts, command: Command) => {
+      const config = configFrom(command);
+      const applied = await migrateDatabase(config.database.url);
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');
+    });
+
+  const workflows = program.command('workflows').description('manage workflows (directly on the database, no HTTP)');
+  workflows
+    .command('apply <file>')
+    .description('validate a workflow YAML file and store it as a new revision')
+    .action(async (file: string, _opts, command: Command) => {
+      const source = readFileSync(file, 'utf8');
+      const { workflow, created } = await withEngine(command, (engine) => engine.workflows.apply(source));
+      process.stdout.write(`${created ? 'created' : 'updated'} ${workflow.id} (revision ${workflow.revision})\n`);
+    });
+  workflows
+    .command('list')
+    .option('--namespace <ns>', 'only this namespace')
+    .option('--limit <n>', 'page size', positiveInt, 50)
+    .option('--offset <n>', 'skip this many', positiveInt, 0)
+    .action(async (opts: { namespace?: string; limit: number; offset: number }, command: Command) => {
+      const page = await withEngine(command, (engine) => engine.workflows.list({ limit: opts.limit, offset: opts.offset, namespace: opts.namespace }));
+      printJson(page);
+    });
+  workflows
+    .command('get <id>')
+    .action(async (id: string, _opts, command: Command) => printJson(await withEngine(command, (engine) => engine.workflows.get(id))));
+  workflows
+    .command('delete <id>')
+    .action(async (id: string, _opts, command: Command) => {
+      await withEngine(command, (engine) => engine.workflows.delete(id));
+      process.stdout.write(`deleted ${id}\n`);
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  buildCli()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => fail(error));
+}

@@ -1,0 +1,41 @@
+import { ApiError } from '../errors/api-error';
+import type { Principal } from './scopes';
+import { sha256Hex, StaticKeySet } from './static-keys';
+
+export interface PresentedCredentials {
+  authorization?: string | string[];
+  'x-api-key'?: string | string[];
+}
+
+/**
+ * Reads the key from the headers. Authorization wins over X-API-Key when both are sent, so an
+ * invalid Bearer is rejected even next to a valid X-API-Key. Query strings are never read.
+ */
+export function extractPresentedKey(headers: PresentedCredentials): string | undefined {
+  const authorization = headers.authorization;
+  if (authorization !== undefined) {
+    const value = Array.isArray(authorization) ? authorization[0] : authorization;
+    const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(value);
+    if (!match) throw new ApiError('INVALID_API_KEY', "the Authorization header must be 'Bearer <api key>'");
+    return match[1];
+  }
+  const apiKey = headers['x-api-key'];
+  if (apiKey !== undefined) {
+    const value = (Array.isArray(apiKey) ? apiKey[0] : apiKey).trim();
+    return value.length > 0 ? value : undefined;
+  }
+  return undefined;
+}
+
+/** Resolves a presented key to a Principal, or throws the matching 401. */
+export class ApiKeyAuthenticator {
+  constructor(private readonly staticKeys: StaticKeySet) {}
+
+  async authenticate(presented: string): Promise<Principal> {
+    // Bound the work an attacker can make us do per request.
+    if (presented.length > 512) throw new ApiError('INVALID_API_KEY', 'the API key is not valid');
+    const principal = this.staticKeys.match(sha256Hex(presented));
+    if (principal) return principal;
+    throw new ApiError('INVALID_API_KEY', 'the API key is not valid');
+  }
+}

@@ -1,0 +1,19 @@
+import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { Scope, Principal } from './scopes';
+
+export const PUBLIC_ROUTE = 'autokestra:public';
+export const REQUIRED_SCOPES = 'autokestra:scopes';
+
+/** Opt a route (or controller) out of API key authentication. */
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+
+/**
+ * Scopes a key needs for the route. Every protected route declares them (an empty list means
+ * "any valid key"), so scoped keys need no route changes.
+ */
+export const RequireScopes = (...scopes: Scope[]) => SetMetadata(REQUIRED_SCOPES, scopes);
+
+/** The authenticated caller, set on the request by ApiKeyGuard. */
+export const CurrentPrincipal = createParamDecorator((_data: unknown, ctx: ExecutionContext): Principal => {
+  return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal;
+});

@@ -1,0 +1,7 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261122000001Workflows } from './Migration20261122000001Workflows';
+
+/** Explicit list (no glob discovery): works the same from src/ under vitest and from dist/. */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261122000001Workflows', class: Migration20261122000001Workflows },
+];

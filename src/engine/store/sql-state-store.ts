@@ -1,0 +1,169 @@
+import type { WorkflowDefinition } from '../dsl/types';
+import { fromJson, toJson, toMillis, type SqlClient, type SqlParam } from './sql-client';
+import type {
+  ApplyWorkflowCommand,
+  Page,
+  StateStore,
+  WorkflowListQuery,
+  WorkflowRecord,
+  WorkflowSummary,
+} from './state-store';
+
+interface WorkflowRow {
+  id: string;
+  namespace: string;
+  description: string | null;
+  enabled: number | boolean;
+  revision: number | string;
+  created_at: number | string;
+  updated_at: number | string;
+  source?: string;
+  definition?: string;
+}
+
+const SUMMARY_COLUMNS = 'id, namespace, description, enabled, revision, created_at, updated_at';
+
+function toSummary(row: WorkflowRow): WorkflowSummary {
+  return {
+    id: row.id,
+    namespace: row.namespace,
+    description: row.description,
+    enabled: row.enabled === true || Number(row.enabled) === 1,
+    revision: Number(row.revision),
+    createdAt: toMillis(row.created_at),
+    updatedAt: toMillis(row.updated_at),
+  };
+}
+
+function toRecord(row: WorkflowRow): WorkflowRecord {
+  return { ...toSummary(row), source: row.source!, definition: fromJson<WorkflowDefinition>(row.definition) };
+}
+
+/** `team.*` matches `team` and everything below it; other entries match exactly. */
+export function namespaceFilterSql(column: string, patterns: readonly string[]): { sql: string; params: SqlParam[] } {
+  if (patterns.length === 0) return { sql: '1 = 0', params: [] };
+  const clauses: string[] = [];
+  const params: SqlParam[] = [];
+  for (const pattern of patterns) {
+    if (pattern === '*') return { sql: '1 = 1', params: [] };
+    if (pattern.endsWith('.*')) {
+      const base = pattern.slice(0, -2);
+      clauses.push(`(${column} = ? or substr(${column}, 1, ?) = ?)`);
+      params.push(base, base.length + 1, `${base}.`);
+    } else {
+      clauses.push(`${column} = ?`);
+      params.push(pattern);
+    }
+  }
+  return { sql: `(${clauses.join(' or ')})`, params };
+}
+
+export class SqlStateStore implements StateStore {
+  constructor(
+    protected readonly db: SqlClient,
+    private readonly onClose: () => Promise<void>,
+  ) {}
+
+  get dialect() {
+    return this.db.dialect;
+  }
+
+  async ping(): Promise<void> {
+    await this.db.get('select 1 as ok');
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+
+  async listWorkflows(query: WorkflowListQuery): Promise<Page<WorkflowSummary>> {
+    const where: string[] = [];
+    const params: SqlParam[] = [];
+    if (query.namespace !== undefined) {
+      where.push('namespace = ?');
+      params.push(query.namespace);
+    }
+    if (query.enabled !== undefined) {
+      where.push('enabled = ?');
+      params.push(query.enabled ? 1 : 0);
+    }
+    if (query.namespaces) {
+      const filter = namespaceFilterSql('namespace', query.namespaces);
+      where.push(filter.sql);
+      params.push(...filter.params);
+    }
+    // Workflows have user-chosen ids, so "newest first" is by creation time, id as tie-breaker.
+    const rows = await this.db.all<WorkflowRow>(
+      `select ${SUMMARY_COLUMNS} from workflows ${where.length ? `where ${where.join(' and ')}` : ''}
+       order by created_at desc, id desc limit ? offset ?`,
+      [...params, query.limit + 1, query.offset],
+    );
+    return { items: rows.slice(0, query.limit).map(toSummary), hasMore: rows.length > query.limit };
+  }
+
+  async getWorkflow(id: string): Promise<WorkflowRecord | null> {
+    const row = await this.db.get<WorkflowRow>(`select ${SUMMARY_COLUMNS}, source, definition from workflows where id = ?`, [id]);
+    return row ? toRecord(row) : null;
+  }
+
+  async getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null> {
+    const row = await this.db.get<WorkflowRow>(
+      `select r.workflow_id as id, r.namespace, null as description, 1 as enabled, r.revision,
+              r.created_at, r.created_at as updated_at, r.source, r.definition
+         from workflow_revisions r where r.workflow_id = ? and r.revision = ?`,
+      [id, revision],
+    );
+    if (!row) return null;
+    const record = toRecord(row);
+    return { ...record, description: record.definition.description };
+  }
+
+  applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    const { id, namespace, description, source, definition, now } = command;
+    const definitionJson = toJson(definition);
+    return this.db.transaction(async (tx) => {
+      // The first statement writes, so SQLite takes its write lock before anything is read.
+      const bumped = await tx.all<{ revision: number }>(
+        `update workflows set revision = revision + 1, namespace = ?, description = ?, source = ?,
+                definition = ?, updated_at = ? where id = ? returning revision`,
+        [namespace, description, source, definitionJson, now, id],
+      );
+      let created = false;
+      let revision: number;
+      if (bumped.length > 0) {
+        revision = Number(bumped[0].revision);
+      } else {
+        const previous = await tx.get<{ max_revision: number | null }>(
+          'select max(revision) as max_revision from workflow_revisions where workflow_id = ?',
+          [id],
+        );
+        revision = Number(previous?.max_revision ?? 0) + 1;
+        created = true;
+        await tx.run(
+          `insert into workflows (id, namespace, description, enabled, revision, source, definition, created_at, updated_at)
+           values (?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+          [id, namespace, description, revision, source, definitionJson, now, now],
+        );
+      }
+      await tx.run(
+        `insert into workflow_revisions (workflow_id, revision, namespace, source, definition, created_at)
+         values (?, ?, ?, ?, ?, ?)`,
+        [id, revision, namespace, source, definitionJson, now],
+      );
+      const row = await tx.get<WorkflowRow>(`select ${SUMMARY_COLUMNS}, source, definition from workflows where id = ?`, [id]);
+      return { workflow: toRecord(row!), created };
+    });
+  }
+
+  async setWorkflowEnabled(id: string, enabled: boolean, now: number): Promise<WorkflowRecord | null> {
+    const rows = await this.db.all<WorkflowRow>(
+      `update workflows set enabled = ?, updated_at = ? where id = ? returning ${SUMMARY_COLUMNS}, source, definition`,
+      [enabled ? 1 : 0, now, id],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async deleteWorkflow(id: string): Promise<boolean> {
+    return (await this.db.run('delete from workflows where id = ?', [id])) > 0;
+  }
+}

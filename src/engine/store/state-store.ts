@@ -1,0 +1,58 @@
+import type { WorkflowDefinition } from '../dsl/types';
+
+/** Timestamps are epoch milliseconds inside the engine; the API renders ISO-8601. */
+export interface WorkflowSummary {
+  id: string;
+  namespace: string;
+  description: string | null;
+  enabled: boolean;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WorkflowRecord extends WorkflowSummary {
+  source: string;
+  definition: WorkflowDefinition;
+}
+
+export interface WorkflowListQuery {
+  limit: number;
+  offset: number;
+  namespace?: string;
+  enabled?: boolean;
+  /** namespace allow-list of the caller (globs already expanded to SQL by the store) */
+  namespaces?: readonly string[];
+}
+
+export interface Page<T> {
+  items: T[];
+  hasMore: boolean;
+}
+
+export interface ApplyWorkflowCommand {
+  id: string;
+  namespace: string;
+  description: string | null;
+  source: string;
+  definition: WorkflowDefinition;
+  now: number;
+}
+
+/**
+ * Everything the engine persists. One implementation (SqlStateStore) serves SQLite and
+ * PostgreSQL; nothing here may assume a single process.
+ */
+export interface StateStore {
+  readonly dialect: 'sqlite' | 'postgresql';
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  listWorkflows(query: WorkflowListQuery): Promise<Page<WorkflowSummary>>;
+  getWorkflow(id: string): Promise<WorkflowRecord | null>;
+  getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null>;
+  /** creates or bumps the revision atomically; `created` tells which */
+  applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }>;
+  setWorkflowEnabled(id: string, enabled: boolean, now: number): Promise<WorkflowRecord | null>;
+  deleteWorkflow(id: string): Promise<boolean>;
+}

@@ -1,0 +1,103 @@
+import { parseWorkflow } from './dsl';
+import { WORKFLOW_ID_PATTERN, type Diagnostic } from './dsl/types';
+import { InvalidWorkflowError, NotFoundError, ValidationError, WorkflowIdMismatchError } from './errors';
+import type { Page, StateStore, WorkflowRecord, WorkflowSummary } from './store/state-store';
+
+export interface WorkflowListOptions {
+  limit: number;
+  offset: number;
+  namespace?: string;
+  enabled?: boolean;
+}
+
+/** What the caller may see: `undefined` = everything; otherwise namespace patterns (`team.*`). */
+export type NamespaceScope = readonly string[] | undefined;
+
+export function namespaceAllowed(namespace: string, scope: NamespaceScope): boolean {
+  if (!scope) return true;
+  return scope.some((pattern) =>
+    pattern === '*' ? true : pattern.endsWith('.*') ? namespace === pattern.slice(0, -2) || namespace.startsWith(pattern.slice(0, -1)) : namespace === pattern,
+  );
+}
+
+export function assertWorkflowId(id: string, field = 'id'): void {
+  if (!WORKFLOW_ID_PATTERN.test(id)) {
+    throw new ValidationError([
+      { field, message: 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$ (letters, digits, dot, underscore, dash; at most 100 characters)' },
+    ]);
+  }
+}
+
+/**
+ * Workflow definitions: apply (validate + store a new revision), read, enable/disable, delete.
+ * Shared by the HTTP module and the CLI so that validation is written once.
+ */
+export class WorkflowCatalog {
+  constructor(
+    private readonly store: StateStore,
+    private readonly options: { shellEnabled: boolean; now?: () => number },
+  ) {}
+
+  private now(): number {
+    return this.options.now ? this.options.now() : Date.now();
+  }
+
+  /**
+   * Validates `source` and stores it as the next revision. `expectedId` is the id from the URL
+   * (or undefined for the CLI, which takes the id from the file).
+   */
+  async apply(source: string, expectedId?: string, scope?: NamespaceScope): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    if (expectedId !== undefined) assertWorkflowId(expectedId);
+    if (source.trim().length === 0) {
+      throw new InvalidWorkflowError([{ path: '', message: 'the workflow YAML is empty' }]);
+    }
+    const result = parseWorkflow(source, { shellEnabled: this.options.shellEnabled });
+    if (!result.ok) {
+      throw new InvalidWorkflowError(result.diagnostics as Diagnostic[]);
+    }
+    const definition = result.definition;
+    if (expectedId !== undefined && definition.id !== expectedId) {
+      throw new WorkflowIdMismatchError(expectedId, definition.id);
+    }
+    if (!namespaceAllowed(definition.namespace, scope)) {
+      // Outside the caller's namespaces the workflow "does not exist" for them (no existence leak).
+      throw new NotFoundError('workflow', definition.id);
+    }
+    if (scope) {
+      const current = await this.store.getWorkflow(definition.id);
+      if (current && !namespaceAllowed(current.namespace, scope)) throw new NotFoundError('workflow', definition.id);
+    }
+    return this.store.applyWorkflow({
+      id: definition.id,
+      namespace: definition.namespace,
+      description: definition.description,
+      source,
+      definition,
+      now: this.now(),
+    });
+  }
+
+  list(options: WorkflowListOptions, scope?: NamespaceScope): Promise<Page<WorkflowSummary>> {
+    return this.store.listWorkflows({ ...options, namespaces: scope });
+  }
+
+  async get(id: string, scope?: NamespaceScope): Promise<WorkflowRecord> {
+    assertWorkflowId(id);
+    const workflow = await this.store.getWorkflow(id);
+    if (!workflow || !namespaceAllowed(workflow.namespace, scope)) throw new NotFoundError('workflow', id);
+    return workflow;
+  }
+
+  async setEnabled(id: string, enabled: boolean, scope?: NamespaceScope): Promise<WorkflowRecord> {
+    await this.get(id, scope);
+    const workflow = await this.store.setWorkflowEnabled(id, enabled, this.now());
+    if (!workflow) throw new NotFoundError('workflow', id);
+    return workflow;
+  }
+
+  async delete(id: string, scope?: NamespaceScope): Promise<WorkflowRecord> {
+    const workflow = await this.get(id, scope);
+    if (!(await this.store.deleteWorkflow(id))) throw new NotFoundError('workflow', id);
+    return workflow;
+  }
+}

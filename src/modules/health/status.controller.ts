@@ -1,0 +1,29 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { RequireScopes } from '../../common/auth/decorators';
+import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { VERSION } from '../../version';
+import { EngineProvider } from '../engine/engine.provider';
+
+export class StatusDto {
+  @ApiProperty({ enum: ['starting', 'ready', 'draining', 'stopped'] }) state: string;
+  @ApiProperty() version: string;
+  @ApiProperty() uptimeMs: number;
+}
+
+const startedAt = Date.now();
+
+@ApiTags('status')
+@Controller('api/v1/status')
+export class StatusController {
+  constructor(private readonly engine: EngineProvider) {}
+
+  @Get()
+  @RequireScopes()
+  @ApiOperation({ summary: 'Service state, version and uptime (any valid key)' })
+  @ApiOk(StatusDto)
+  @ApiErrors(401)
+  status(): StatusDto {
+    return { state: this.engine.engine.state, version: VERSION, uptimeMs: Date.now() - startedAt };
+  }
+}

@@ -1,0 +1,76 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import type { Principal } from '../../common/auth/scopes';
+import { Consumes } from '../../common/http/content-type.guard';
+import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { EngineProvider } from '../engine/engine.provider';
+import { WorkflowDto, WorkflowListQueryDto, WorkflowPageDto, WorkflowPatchDto, WorkflowSummaryDto } from './workflows.dto';
+
+const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml'];
+
+@ApiTags('workflows')
+@Controller('api/v1/workflows')
+export class WorkflowsController {
+  constructor(private readonly engine: EngineProvider) {}
+
+  @Get()
+  @RequireScopes('workflows:read')
+  @ApiOperation({ summary: 'List workflows, newest first' })
+  @ApiOk(WorkflowPageDto)
+  @ApiErrors(400, 401, 403)
+  async list(@Query() query: WorkflowListQueryDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowPageDto> {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await this.engine.workflows.list({ limit, offset, namespace: query.namespace, enabled: query.enabled }, principal.namespaces);
+    return { items: page.items.map(WorkflowSummaryDto.from), limit, offset, hasMore: page.hasMore };
+  }
+
+  @Get(':id')
+  @RequireScopes('workflows:read')
+  @ApiOperation({ summary: 'Get a workflow: normalized definition, YAML source, revision' })
+  @ApiOk(WorkflowDto)
+  @ApiErrors(400, 401, 403, 404)
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
+    return WorkflowDto.fromRecord(await this.engine.workflows.get(id, principal.namespaces));
+  }
+
+  @Put(':id')
+  @RequireScopes('workflows:write')
+  @Consumes(...YAML_TYPES)
+  @ApiOperation({ summary: 'Apply a workflow from YAML: 201 when created, 200 when updated (revision + 1)' })
+  @ApiConsumes('application/yaml', 'text/yaml')
+  @ApiBody({ description: 'the workflow YAML (DSL v1)', schema: { type: 'string' } })
+  @ApiOk(WorkflowDto, 200, 'updated')
+  @ApiOk(WorkflowDto, 201, 'created')
+  @ApiErrors(400, 401, 403, 404, 413, 415)
+  async apply(
+    @Param('id') id: string,
+    @Body() source: unknown,
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<WorkflowDto> {
+    const { workflow, created } = await this.engine.workflows.apply(typeof source === 'string' ? source : '', id, principal.namespaces);
+    reply.status(created ? 201 : 200);
+    return WorkflowDto.fromRecord(workflow);
+  }
+
+  @Patch(':id')
+  @RequireScopes('workflows:write')
+  @ApiOperation({ summary: 'Enable or disable a workflow' })
+  @ApiOk(WorkflowDto)
+  @ApiErrors(400, 401, 403, 404, 415)
+  async patch(@Param('id') id: string, @Body() body: WorkflowPatchDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
+    return WorkflowDto.fromRecord(await this.engine.workflows.setEnabled(id, body.enabled, principal.namespaces));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireScopes('workflows:write')
+  @ApiOperation({ summary: 'Delete a workflow (its execution history is kept)' })
+  @ApiErrors(400, 401, 403, 404)
+  async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
+    await this.engine.workflows.delete(id, principal.namespaces);
+  }
+}

@@ -1,0 +1,151 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Logger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { AppModule } from './app.module';
+import { staticKeyProblems } from './common/auth/static-keys';
+import type { AppConfig } from './common/config/config.schema';
+import { ConfigError } from './common/config/load-config';
+import { ErrorResponseDto } from './common/errors/api-error';
+import { sendError } from './common/errors/all-exceptions.filter';
+import { createRootLogger } from './common/logging';
+import { Engine } from './engine/engine';
+import { VERSION } from './version';
+
+export interface StartedServer {
+  app: NestFastifyApplication;
+  engine: Engine;
+  url: string;
+  logger: PinoLogger;
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  /** log destination (fd or file path); stdout by default */
+  logDestination?: number | string;
+  /** install SIGTERM/SIGINT handlers (the CLI does; tests do not) */
+  shutdownHooks?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Refuses to start without a usable key: a service reachable without auth is never the default. */
+export function assertAuthConfigured(config: AppConfig): void {
+  const problems = staticKeyProblems(config.server.apiKeys);
+  if (problems.length) throw new ConfigError(problems);
+  if (config.server.apiKeys.length === 0) {
+    throw new ConfigError([
+      'no API key is configured, and the API refuses to run unauthenticated. Configure one: set AUTOKESTRA_API_KEYS=<key of >= 32 chars> ' +
+        '(e.g. $(openssl rand -base64 32)), or list keys under server.apiKeys in config.yaml (plaintext or sha256:<hex>), ' +
+        'or run `npm run quickstart` to mint a local admin key',
+    ]);
+  }
+}
+
+export function buildOpenApiDocument(app: NestFastifyApplication) {
+  const config = new DocumentBuilder()
+    .setTitle('Autokestra API')
+    .setDescription(
+      'Workflow orchestration API v1. Every error answers {"error":{"code","message","details?"}} (see the ErrorResponseDto schema). ' +
+        'Authenticate with "Authorization: Bearer <key>" or "X-API-Key: <key>"; when both are sent, Authorization wins.',
+    )
+    .setVersion(VERSION)
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key as a Bearer token' }, 'bearer')
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'apiKey')
+    .addSecurityRequirements('bearer')
+    .addSecurityRequirements('apiKey')
+    .build();
+  const document = SwaggerModule.createDocument(app, config, { extraModels: [ErrorResponseDto] });
+  // Public routes carry no security requirement.
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (path.startsWith('/health')) {
+      for (const op of Object.values(item)) if (op && typeof op === 'object' && 'responses' in op) (op as { security?: unknown[] }).security = [];
+    }
+  }
+  return document;
+}
+
+/**
+ * Opens the engine (migrating the store), builds the Nest app on Fastify and listens.
+ * Shared by `autokestra serve`, the tests and the benchmarks.
+ */
+export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
+  assertAuthConfigured(config);
+  const logger = createRootLogger(config.logging.level, options.logDestination);
+  const engine = await Engine.open({
+    databaseUrl: config.database.url,
+    shellEnabled: config.engine.tasks.shell.enabled,
+    logger: logger.child({ component: 'engine' }),
+  });
+
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: config.server.trustProxy as boolean,
+    requestTimeout: config.server.requestTimeoutMs,
+    connectionTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    return503OnClosing: true,
+    // A caller's X-Request-Id is kept when it is sane, so traces join up across services.
+    genReqId: (req: IncomingMessage) => {
+      const incoming = req.headers['x-request-id'];
+      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      (req as IncomingMessage & { requestId?: string }).requestId = id;
+      return id;
+    },
+  });
+  let app: NestFastifyApplication;
+  try {
+    app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ config, engine, logger }), adapter, {
+      bufferLogs: true,
+      abortOnError: false,
+    });
+  } catch (error) {
+    await engine.shutdown();
+    throw error;
+  }
+  app.useLogger(app.get(Logger));
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.server.headersTimeout = config.server.headersTimeoutMs;
+
+  fastify.addContentTypeParser(
+    ['application/yaml', 'text/yaml', 'application/x-yaml'],
+    { parseAs: 'string' },
+    (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
+  );
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  // Errors raised by Fastify itself (body parsing, limits) leave in the same shape as the rest.
+  const errorLogger = logger.child({ component: 'http' });
+  fastify.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    sendError(reply, request, error, { error: (obj, msg) => errorLogger.error(obj as object, msg) });
+  });
+
+  const document = buildOpenApiDocument(app);
+  fastify.get('/api/v1/openapi.json', (_req: FastifyRequest, reply: FastifyReply) => {
+    reply.header('cache-control', 'no-cache').send(document);
+  });
+
+  if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  await app.listen(config.server.port, config.server.host);
+  const address = fastify.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+  const url = `http://${host}:${port}`;
+  logger.info({ url, database: engine.getStateStore().dialect, version: VERSION }, 'autokestra listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    engine,
+    url,
+    logger,
+    close: () => (closing ??= app.close().then(() => (logger as PinoLogger & { flush?: () => void }).flush?.())),
+  };
+}
