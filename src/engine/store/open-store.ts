@@ -1,8 +1,8 @@
 import { MikroORM, type Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
-import { SqliteDriver } from '@mikro-orm/sqlite';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import type { AbstractSqlDriver, Knex } from '@mikro-orm/knex';
-import { KnexSqlClient, SqliteSqlClient, type SqlClient, type SqlDialect } from './sql-client';
+import { KnexSqlClient, SqliteSqlClient, type Sqlite3Database, type SqlClient, type SqlDialect } from './sql-client';
 import { migrationsList } from './migrations';
 import { SqlStateStore } from './sql-state-store';
 
@@ -36,18 +36,23 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
   const busyTimeout = options.busyTimeoutMs ?? 10_000;
   return MikroORM.init({
     ...common,
-    driver: SqliteDriver,
+    driver: BetterSqliteDriver,
     dbName: options.url,
-    // One connection per process: SQLite has one writer anyway, and a single connection makes
-    // in-process transactions naturally serial. WAL lets other processes read while we write.
+    // One connection per process: SQLite has one writer anyway. WAL lets other processes read
+    // while we write; busy_timeout makes a writer wait for another process instead of failing.
     pool: {
       min: 1,
       max: 1,
-      afterCreate: (conn: { exec(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) => {
-        conn.exec(
-          `PRAGMA journal_mode = WAL; PRAGMA busy_timeout = ${busyTimeout}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;`,
-          (err) => done(err, conn),
-        );
+      afterCreate: (conn: Sqlite3Database & { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        try {
+          conn.pragma(`busy_timeout = ${busyTimeout}`);
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('synchronous = NORMAL');
+          done(null, conn);
+        } catch (error) {
+          done(error as Error, conn);
+        }
       },
     },
   } as Options);
@@ -65,11 +70,22 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
     if (options.migrate !== false) await orm.getMigrator().up();
     const driver = orm.em.getDriver() as unknown as AbstractSqlDriver;
     const knex = driver.getConnection().getKnex() as Knex;
-    const client: SqlClient =
-      dialectOf(options.url) === 'postgresql'
-        ? new KnexSqlClient(knex, 'postgresql')
-        : new SqliteSqlClient(knex.client as unknown as ConstructorParameters<typeof SqliteSqlClient>[0]);
-    const store = new SqlStateStore(client, () => orm.close(true));
+    let client: SqlClient;
+    let release = async () => {};
+    if (dialectOf(options.url) === 'postgresql') {
+      client = new KnexSqlClient(knex, 'postgresql');
+    } else {
+      // The engine keeps the ORM's single SQLite connection for itself after migrating: the hot
+      // paths run prepared statements on it directly (STACK.md: hydration is 10-20x the query).
+      const pool = knex.client as unknown as { acquireConnection(): Promise<Sqlite3Database>; releaseConnection(c: Sqlite3Database): Promise<void> };
+      const connection = await pool.acquireConnection();
+      client = new SqliteSqlClient(connection);
+      release = () => pool.releaseConnection(connection);
+    }
+    const store = new SqlStateStore(client, async () => {
+      await release();
+      await orm.close(true);
+    });
     return { store, orm };
   } catch (error) {
     await orm.close(true);
