@@ -1,0 +1,501 @@
+import { Cron } from 'croner';
+import { DiagnosticSink, closestMatch, formatPath, type Path } from './diagnostics';
+import {
+  isMapping,
+  readBoolean,
+  readDuration,
+  readInteger,
+  readMapping,
+  readOneOf,
+  readPattern,
+  readPositiveInteger,
+  readProperties,
+  readString,
+  readStringMap,
+  type Reader,
+  type Report,
+} from './readers';
+import { COMMON_TASK_PROPERTIES, TASK_TYPE_SPECS, type ListMode } from './task-types';
+import { findReferences, scanTemplates, type OutputReference } from './templates';
+import {
+  INPUT_TYPES,
+  TASK_TYPES,
+  WORKFLOW_ID_PATTERN,
+  type Diagnostic,
+  type InputDefinition,
+  type InputType,
+  type RetryPolicy,
+  type TaskDefinition,
+  type TaskTypeName,
+  type TriggerDefinition,
+  type WorkflowDefinition,
+} from './types';
+import { loadYaml } from './yaml-source';
+
+export interface ParseOptions {
+  /** shell tasks are refused unless the server enables them (engine.tasks.shell.enabled) */
+  shellEnabled: boolean;
+  /** deepest nesting of lists and mappings; default 64 */
+  maxDepth?: number;
+  /** YAML alias expansion budget, see `yaml`'s ToJSOptions.maxAliasCount; default 100 */
+  maxAliasCount?: number;
+}
+
+export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: false; diagnostics: Diagnostic[] };
+
+export const DEFAULT_MAX_DEPTH = 64;
+export const DEFAULT_MAX_ALIAS_COUNT = 100;
+export const MAX_TASKS = 1000;
+/** A response listing more problems than this helps nobody and could be large. */
+export const MAX_DIAGNOSTICS = 500;
+
+export const TASK_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
+export const INPUT_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9_-]*[a-z0-9])?)*$/i;
+export const NAMESPACE_MAX_LENGTH = 200;
+export const DEFAULT_NAMESPACE = 'default';
+
+const TOP_LEVEL_PROPERTIES = ['id', 'namespace', 'description', 'labels', 'inputs', 'variables', 'timeout', 'concurrency', 'tasks', 'errors', 'triggers'];
+const INPUT_PROPERTIES = ['id', 'type', 'required', 'default', 'description'];
+const RETRY_PROPERTIES = ['maxAttempts', 'delay', 'backoff', 'maxDelay'];
+const TRIGGER_PROPERTIES = ['id', 'type', 'cron', 'timezone', 'inputs'];
+const TRIGGER_TYPES = ['schedule'] as const;
+/** Task properties that hold no expression: ids and types are patterns, descriptions are prose. */
+const ALL_TASK_PROPERTIES = [
+  ...new Set([
+    ...COMMON_TASK_PROPERTIES,
+    ...Object.values(TASK_TYPE_SPECS).flatMap((spec) => [...Object.keys(spec.fields), ...Object.keys(spec.children ?? {})]),
+  ]),
+];
+const UNSCANNED_TASK_PROPERTIES = new Set(['id', 'type', 'description']);
+
+const readWorkflowId = readPattern(WORKFLOW_ID_PATTERN, "workflow ids are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit");
+const readTaskId = readPattern(TASK_ID_PATTERN, "task ids are 1-100 letters, digits, '_' or '-', starting with a letter");
+const readTriggerId = readPattern(WORKFLOW_ID_PATTERN, "trigger ids are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit");
+const readInputId = readPattern(INPUT_ID_PATTERN, "input ids are letters, digits and '_', not starting with a digit");
+const readNamespace: Reader<string> = (value, path, report) => {
+  const text = readString(value, path, report);
+  if (text === undefined) return undefined;
+  if (text.length > NAMESPACE_MAX_LENGTH) {
+    report(path, `must be at most ${NAMESPACE_MAX_LENGTH} characters`);
+    return undefined;
+  }
+  return readPattern(NAMESPACE_PATTERN, "namespaces are dot-separated segments of letters, digits, '_' and '-' (e.g. team.data)")(text, path, report);
+};
+
+/**
+ * Parses and validates a workflow written in the DSL (DESIGN.md §5) into its normalized form.
+ * Every problem is reported at once; the definition is returned only when there is none.
+ */
+export function parseWorkflow(source: string, options: ParseOptions): ParseResult {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const maxAliasCount = options.maxAliasCount ?? DEFAULT_MAX_ALIAS_COUNT;
+  const loaded = loadYaml(source, { maxDepth, maxAliasCount });
+  const sink = new DiagnosticSink(loaded.locate);
+  for (const problem of loaded.problems) sink.reportAtLine(problem.path, problem.message, problem.line);
+
+  const definition = loaded.value === undefined ? null : new WorkflowValidator(sink, options).validate(loaded.value);
+  if (definition === null || sink.count > 0) return { ok: false, diagnostics: sink.finish(MAX_DIAGNOSTICS) };
+  return { ok: true, definition };
+}
+
+/** A task as seen by the reference checks, which need the tree, the paths and the raw values. */
+interface TaskNode {
+  id: string | null;
+  /** null when the type is missing or unknown: such a task gets no type-specific checks */
+  type: TaskTypeName | null;
+  path: Path;
+  raw: Record<string, unknown>;
+  childLists: { mode: ListMode; nodes: TaskNode[] }[];
+  /** this task's id and the ids of every task nested in it */
+  subtreeIds: string[];
+}
+
+interface TaskList {
+  nodes: TaskNode[];
+  definitions: TaskDefinition[];
+}
+
+/** Where an expression sits, which decides what it may refer to. */
+interface ExpressionScope {
+  /** ids whose outputs may exist when the expression is evaluated; null: no outputs at all */
+  visibleOutputs: ReadonlySet<string> | null;
+  /** the task evaluating the expression, or a description of the place ("workflow variables") */
+  owner: { taskId: string } | { place: string };
+  inLoop: boolean;
+}
+
+class WorkflowValidator {
+  private readonly report: Report;
+  /** every task id, with the path of its first definition */
+  private readonly taskIds = new Map<string, Path>();
+  private taskCount = 0;
+
+  constructor(
+    sink: DiagnosticSink,
+    private readonly options: ParseOptions,
+  ) {
+    this.report = (path, message) => sink.report(path, message);
+  }
+
+  validate(root: unknown): WorkflowDefinition | null {
+    if (!isMapping(root)) {
+      this.report([], 'a workflow must be a YAML mapping (with id, tasks, ...)');
+      return null;
+    }
+    readProperties(root, [], this.report, TOP_LEVEL_PROPERTIES, ['id', 'tasks']);
+
+    const id = this.required(root, 'id', [], readWorkflowId);
+    const namespace = this.optional(root, 'namespace', [], readNamespace);
+    const description = this.optional(root, 'description', [], readString);
+    const labels = this.optional(root, 'labels', [], readStringMap());
+    const inputs = root.inputs == null ? [] : this.inputs(root.inputs, ['inputs']);
+    const variables = this.optional(root, 'variables', [], readMapping);
+    const timeoutMs = this.optional(root, 'timeout', [], readDuration({ positive: true }));
+    const concurrency = root.concurrency == null ? null : this.concurrency(root.concurrency, ['concurrency']);
+    const tasks = 'tasks' in root ? this.taskList(root.tasks, ['tasks'], true) : { nodes: [], definitions: [] };
+    const errors = root.errors == null ? { nodes: [], definitions: [] } : this.taskList(root.errors, ['errors'], false);
+    const triggers = root.triggers == null ? [] : this.triggers(root.triggers, ['triggers']);
+
+    if (this.taskCount > MAX_TASKS) {
+      this.report(['tasks'], `too many tasks: ${this.taskCount} (at most ${MAX_TASKS} per workflow, nested tasks and errors included)`);
+    }
+    if (variables) this.scanValue(variables, ['variables'], { visibleOutputs: null, owner: { place: 'workflow variables' }, inLoop: false });
+    this.checkReferences(tasks.nodes, errors.nodes);
+
+    return {
+      id: id ?? '',
+      namespace: namespace ?? DEFAULT_NAMESPACE,
+      description: description ?? null,
+      labels: labels ?? {},
+      inputs,
+      variables: variables ?? {},
+      timeoutMs: timeoutMs ?? null,
+      concurrency,
+      tasks: tasks.definitions,
+      errors: errors.definitions,
+      triggers,
+    };
+  }
+
+  /** Reads `obj[key]` if present; a required key that is missing was reported by readProperties. */
+  private required<T>(obj: Record<string, unknown>, key: string, path: Path, read: Reader<T>): T | undefined {
+    return key in obj ? read(obj[key], [...path, key], this.report) : undefined;
+  }
+
+  /** Like `required`, but an explicit null means "not set", as YAML authors often write `key:`. */
+  private optional<T>(obj: Record<string, unknown>, key: string, path: Path, read: Reader<T>): T | undefined {
+    return obj[key] == null ? undefined : read(obj[key], [...path, key], this.report);
+  }
+
+  private list(value: unknown, path: Path, what: string): unknown[] {
+    if (Array.isArray(value)) return value;
+    this.report(path, `must be a list of ${what}`);
+    return [];
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  private inputs(value: unknown, path: Path): InputDefinition[] {
+    const seen = new Map<string, Path>();
+    const inputs: InputDefinition[] = [];
+    this.list(value, path, 'inputs').forEach((raw, index) => {
+      const itemPath = [...path, index];
+      const input = readProperties(raw, itemPath, this.report, INPUT_PROPERTIES, ['id', 'type']);
+      if (!input) return;
+      const id = this.required(input, 'id', itemPath, readInputId);
+      if (id !== undefined) this.checkUnique(seen, id, itemPath, 'input');
+      const type = this.required(input, 'type', itemPath, readOneOf(INPUT_TYPES));
+      const definition: InputDefinition = {
+        id: id ?? '',
+        type: type ?? 'string',
+        required: this.optional(input, 'required', itemPath, readBoolean) ?? false,
+        description: this.optional(input, 'description', itemPath, readString) ?? null,
+      };
+      if ('default' in input) {
+        if (type !== undefined) this.checkInputDefault(input.default, type, [...itemPath, 'default']);
+        definition.default = input.default;
+      }
+      inputs.push(definition);
+    });
+    return inputs;
+  }
+
+  private checkInputDefault(value: unknown, type: InputType, path: Path): void {
+    const fits: Record<InputType, [boolean, string]> = {
+      string: [typeof value === 'string', 'a string'],
+      number: [typeof value === 'number' && Number.isFinite(value), 'a number'],
+      integer: [typeof value === 'number' && Number.isSafeInteger(value), 'an integer'],
+      boolean: [typeof value === 'boolean', 'a boolean'],
+      json: [true, 'any JSON value'],
+      datetime: [isIsoDateTime(value), 'an ISO-8601 date-time string'],
+    };
+    const [ok, expected] = fits[type];
+    if (!ok) this.report(path, `must be ${expected}, as the input's type is '${type}'`);
+  }
+
+  private checkUnique(seen: Map<string, Path>, id: string, path: Path, what: string): void {
+    const first = seen.get(id);
+    if (first) this.report([...path, 'id'], `duplicate ${what} id '${id}' (first defined at ${formatPath(first)})`);
+    else seen.set(id, path);
+  }
+
+  // ---- small top-level objects ----------------------------------------------------------
+
+  private concurrency(value: unknown, path: Path): { limit: number } | null {
+    const raw = readProperties(value, path, this.report, ['limit'], ['limit']);
+    if (!raw) return null;
+    return { limit: this.required(raw, 'limit', path, readPositiveInteger) ?? 1 };
+  }
+
+  private retry(value: unknown, path: Path): RetryPolicy | null {
+    const raw = readProperties(value, path, this.report, RETRY_PROPERTIES, ['maxAttempts']);
+    if (!raw) return null;
+    const maxAttempts = this.required(raw, 'maxAttempts', path, readInteger(1, 100, 'must be an integer between 1 and 100'));
+    const delayMs = this.optional(raw, 'delay', path, readDuration()) ?? 1000;
+    const backoff = this.optional(raw, 'backoff', path, readOneOf(['constant', 'exponential'] as const)) ?? 'constant';
+    const maxDelayMs = this.optional(raw, 'maxDelay', path, readDuration()) ?? null;
+    if (maxDelayMs !== null && maxDelayMs < delayMs) this.report([...path, 'maxDelay'], 'must not be shorter than delay');
+    return { maxAttempts: maxAttempts ?? 1, delayMs, backoff, maxDelayMs };
+  }
+
+  // ---- triggers -------------------------------------------------------------------------
+
+  private triggers(value: unknown, path: Path): TriggerDefinition[] {
+    const seen = new Map<string, Path>();
+    const triggers: TriggerDefinition[] = [];
+    this.list(value, path, 'triggers').forEach((raw, index) => {
+      const itemPath = [...path, index];
+      const trigger = readProperties(raw, itemPath, this.report, TRIGGER_PROPERTIES, ['id', 'type', 'cron']);
+      if (!trigger) return;
+      const id = this.required(trigger, 'id', itemPath, readTriggerId);
+      if (id !== undefined) this.checkUnique(seen, id, itemPath, 'trigger');
+      this.required(trigger, 'type', itemPath, readTriggerType);
+      const timezone = this.optional(trigger, 'timezone', itemPath, readTimezone);
+      // An invalid zone was reported already; checking the cron against UTC avoids a second report.
+      const cron = this.required(trigger, 'cron', itemPath, readCron(timezone ?? 'UTC'));
+      const inputs = this.optional(trigger, 'inputs', itemPath, readMapping) ?? {};
+      this.scanValue(inputs, [...itemPath, 'inputs'], { visibleOutputs: null, owner: { place: 'trigger inputs' }, inLoop: false });
+      triggers.push({ id: id ?? '', type: 'schedule', cron: cron ?? '', timezone: timezone ?? 'UTC', inputs });
+    });
+    return triggers;
+  }
+
+  // ---- tasks ----------------------------------------------------------------------------
+
+  private taskList(value: unknown, path: Path, nonEmpty: boolean): TaskList {
+    const result: TaskList = { nodes: [], definitions: [] };
+    if (!Array.isArray(value)) {
+      this.report(path, 'must be a list of tasks');
+      return result;
+    }
+    if (nonEmpty && value.length === 0) this.report(path, 'must contain at least one task');
+    value.forEach((raw, index) => {
+      const { node, definition } = this.task(raw, [...path, index]);
+      result.nodes.push(node);
+      if (definition) result.definitions.push(definition);
+    });
+    return result;
+  }
+
+  private task(raw: unknown, path: Path): { node: TaskNode; definition: TaskDefinition | null } {
+    const node: TaskNode = { id: null, type: null, path, raw: {}, childLists: [], subtreeIds: [] };
+    if (!isMapping(raw)) {
+      this.report(path, 'must be a mapping (a task with id and type)');
+      return { node, definition: null };
+    }
+    this.taskCount++;
+    node.raw = raw;
+
+    node.type = this.taskType(raw, path);
+    const spec = node.type === null ? null : TASK_TYPE_SPECS[node.type];
+    const childSpecs = spec?.children ?? {};
+    // Without a known type the type-specific properties are unknown too: accept any task property.
+    const allowed = spec === null ? ALL_TASK_PROPERTIES : [...COMMON_TASK_PROPERTIES, ...Object.keys(spec.fields), ...Object.keys(childSpecs)];
+    const required = ['id', 'type'];
+    if (spec !== null) {
+      for (const [name, field] of Object.entries(spec.fields)) if (field.required) required.push(name);
+      for (const [name, child] of Object.entries(childSpecs)) if (child.required) required.push(name);
+    }
+    readProperties(raw, path, this.report, allowed, required);
+
+    const id = this.required(raw, 'id', path, readTaskId);
+    // Even an ill-formed id is registered, so that references to it are not reported twice.
+    if (typeof raw.id === 'string') {
+      node.id = raw.id;
+      node.subtreeIds.push(raw.id);
+      this.checkUnique(this.taskIds, raw.id, path, 'task');
+    }
+    const description = this.optional(raw, 'description', path, readString) ?? null;
+    const timeoutMs = this.optional(raw, 'timeout', path, readDuration({ positive: true })) ?? null;
+    const retry = raw.retry == null ? null : this.retry(raw.retry, [...path, 'retry']);
+    if (spec === null || node.type === null) return { node, definition: null };
+
+    const values: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(spec.fields)) {
+      values[name] = field.required ? this.required(raw, name, path, field.read) : this.optional(raw, name, path, field.read);
+    }
+    const children: Record<string, TaskDefinition[]> = {};
+    for (const [name, child] of Object.entries(childSpecs)) {
+      if (raw[name] === undefined || (raw[name] === null && !child.required)) continue;
+      const list = this.taskList(raw[name], [...path, name], child.required);
+      node.childLists.push({ mode: child.mode, nodes: list.nodes });
+      node.subtreeIds.push(...list.nodes.flatMap((n) => n.subtreeIds));
+      children[name] = list.definitions;
+    }
+
+    const build = spec.build as (values: Record<string, unknown>, children: Record<string, TaskDefinition[]>) => object;
+    const definition = { id: id ?? '', type: node.type, description, timeoutMs, retry, ...build(values, children) } as TaskDefinition;
+    return { node, definition };
+  }
+
+  private taskType(raw: Record<string, unknown>, path: Path): TaskTypeName | null {
+    const typePath = [...path, 'type'];
+    if (!('type' in raw)) return null;
+    const type = raw.type;
+    if (typeof type !== 'string') {
+      this.report(typePath, `must be a string (one of ${TASK_TYPES.join(', ')})`);
+      return null;
+    }
+    if (!(TASK_TYPES as readonly string[]).includes(type)) {
+      const suggestion = closestMatch(type, TASK_TYPES);
+      this.report(typePath, suggestion
+        ? `unknown task type '${type}'; did you mean '${suggestion}'?`
+        : `unknown task type '${type}' (one of ${TASK_TYPES.join(', ')})`);
+      return null;
+    }
+    if (type === 'shell' && !this.options.shellEnabled) {
+      this.report(typePath, "task type 'shell' is disabled on this server (engine.tasks.shell.enabled)");
+    }
+    return type as TaskTypeName;
+  }
+
+  // ---- expressions ----------------------------------------------------------------------
+
+  /**
+   * A task may use the outputs of tasks that finished before it starts: earlier tasks of its own
+   * sequence and earlier siblings of each enclosing container, with everything nested in them.
+   * Never its own ancestors (still running), concurrent siblings, or later tasks.
+   * `errors` run after the main tree, so they see all of it.
+   */
+  private checkReferences(main: TaskNode[], errors: TaskNode[]): void {
+    this.checkTaskList(main, new Set(), 'sequential', false);
+    this.checkTaskList(errors, new Set(main.flatMap((node) => node.subtreeIds)), 'sequential', false);
+  }
+
+  private checkTaskList(nodes: TaskNode[], visibleAtStart: ReadonlySet<string>, mode: ListMode, inLoop: boolean): void {
+    const visible = new Set(visibleAtStart);
+    for (const node of nodes) {
+      // Checking is synchronous, so the growing set is what this task saw when it started.
+      this.checkTask(node, mode === 'sequential' ? visible : visibleAtStart, inLoop);
+      if (mode === 'sequential') for (const id of node.subtreeIds) visible.add(id);
+    }
+  }
+
+  private checkTask(node: TaskNode, visible: ReadonlySet<string>, inLoop: boolean): void {
+    if (node.type === null) return;
+    const spec = TASK_TYPE_SPECS[node.type];
+    const scanned = new Set<string>([...COMMON_TASK_PROPERTIES, ...Object.keys(spec.fields)]);
+    const scope: ExpressionScope = { visibleOutputs: visible, owner: { taskId: node.id ?? '?' }, inLoop };
+    for (const [key, value] of Object.entries(node.raw)) {
+      if (scanned.has(key) && !UNSCANNED_TASK_PROPERTIES.has(key)) this.scanValue(value, [...node.path, key], scope);
+    }
+    for (const child of node.childLists) this.checkTaskList(child.nodes, visible, child.mode, inLoop || spec.loopBody === true);
+  }
+
+  /** Depth is bounded by the loader (maxDepth), so plain recursion is safe here. */
+  private scanValue(value: unknown, path: Path, scope: ExpressionScope): void {
+    if (typeof value === 'string') this.checkTemplates(value, path, scope);
+    else if (Array.isArray(value)) value.forEach((item, index) => this.scanValue(item, [...path, index], scope));
+    else if (isMapping(value)) for (const [key, item] of Object.entries(value)) this.scanValue(item, [...path, key], scope);
+  }
+
+  private checkTemplates(text: string, path: Path, scope: ExpressionScope): void {
+    if (!text.includes('{{')) return;
+    for (const template of scanTemplates(text)) {
+      if (!template.terminated) {
+        this.report(path, "unterminated expression: '{{' has no matching '}}'");
+        continue;
+      }
+      const references = findReferences(template.expression);
+      if (!scope.inLoop) {
+        for (const name of references.loopVariables) this.report(path, `'${name}' is only available inside a foreach`);
+      }
+      for (const reference of references.outputs) this.checkOutputReference(reference, path, scope);
+    }
+  }
+
+  private checkOutputReference(reference: OutputReference, path: Path, scope: ExpressionScope): void {
+    if (scope.visibleOutputs === null) {
+      const place = 'place' in scope.owner ? scope.owner.place : 'this place';
+      this.report(path, `task outputs are not available in ${place}`);
+      return;
+    }
+    const { taskId, dashedId } = reference;
+    if (dashedId && this.taskIds.has(dashedId) && !this.taskIds.has(taskId)) {
+      this.report(path, `'outputs.${dashedId}' reads as a subtraction; write outputs['${dashedId}']`);
+      return;
+    }
+    if (!this.taskIds.has(taskId)) {
+      this.report(path, `expression references outputs of unknown task '${taskId}'`);
+    } else if (!scope.visibleOutputs.has(taskId)) {
+      const owner = 'taskId' in scope.owner ? scope.owner.taskId : '?';
+      this.report(path, `expression references outputs of task '${taskId}', which cannot have run before task '${owner}'`);
+    }
+  }
+}
+
+// ---- readers that only this file needs --------------------------------------------------
+
+const readTriggerType: Reader<'schedule'> = (value, path, report) => {
+  if (value === 'schedule') return value;
+  report(path, typeof value === 'string'
+    ? `unknown trigger type '${value}'; only ${TRIGGER_TYPES.map((t) => `'${t}'`).join(', ')} is supported`
+    : 'must be a string');
+  return undefined;
+};
+
+const readTimezone: Reader<string> = (value, path, report) => {
+  const zone = readString(value, path, report);
+  if (zone === undefined) return undefined;
+  try {
+    new Intl.DateTimeFormat(undefined, { timeZone: zone });
+    return zone;
+  } catch {
+    report(path, `unknown time zone '${zone}' (expected an IANA name such as 'UTC' or 'Europe/Paris')`);
+    return undefined;
+  }
+};
+
+function readCron(timezone: string): Reader<string> {
+  return (value, path, report) => {
+    const expression = readString(value, path, report);
+    if (expression === undefined) return undefined;
+    const fields = expression.trim().split(/\s+/).filter(Boolean).length;
+    if (fields !== 5 && fields !== 6) {
+      report(path, `invalid cron expression '${expression}': expected 5 fields (minute hour day month weekday) or 6 (with seconds first), found ${fields}`);
+      return undefined;
+    }
+    let job: Cron | undefined;
+    try {
+      job = new Cron(expression, { timezone, paused: true });
+      if (job.nextRun() == null) {
+        report(path, `cron expression '${expression}' never fires`);
+        return undefined;
+      }
+      return expression;
+    } catch (error) {
+      const reason = (error instanceof Error ? error.message : String(error)).replace(/^CronPattern:\s*/, '');
+      report(path, `invalid cron expression '${expression}': ${reason}`);
+      return undefined;
+    } finally {
+      job?.stop();
+    }
+  };
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+function isIsoDateTime(value: unknown): boolean {
+  return typeof value === 'string' && ISO_DATE_TIME.test(value) && !Number.isNaN(Date.parse(value));
+}
