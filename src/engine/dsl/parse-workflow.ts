@@ -16,6 +16,7 @@ import {
   type Report,
 } from './readers';
 import { COMMON_TASK_PROPERTIES, TASK_TYPE_SPECS, type ListMode } from './task-types';
+import { checkCondition, checkTemplates as checkExpressionSyntax } from '../expressions';
 import { findReferences, scanTemplates, type OutputReference } from './templates';
 import {
   INPUT_TYPES,
@@ -400,6 +401,11 @@ class WorkflowValidator {
     for (const [key, value] of Object.entries(node.raw)) {
       if (scanned.has(key) && !UNSCANNED_TASK_PROPERTIES.has(key)) this.scanValue(value, [...node.path, key], scope);
     }
+    // A condition may be a bare expression (no braces): check its syntax and references too.
+    const condition = node.raw.condition;
+    if (node.type === 'if' && typeof condition === 'string' && !condition.includes('{{')) {
+      this.checkTemplates(`{{${condition}}}`, [...node.path, 'condition'], scope, checkCondition(condition));
+    }
     for (const child of node.childLists) this.checkTaskList(child.nodes, visible, child.mode, inLoop || spec.loopBody === true);
   }
 
@@ -410,9 +416,13 @@ class WorkflowValidator {
     else if (isMapping(value)) for (const [key, item] of Object.entries(value)) this.scanValue(item, [...path, key], scope);
   }
 
-  private checkTemplates(text: string, path: Path, scope: ExpressionScope): void {
+  private checkTemplates(text: string, path: Path, scope: ExpressionScope, syntaxProblems?: string[]): void {
     if (!text.includes('{{')) return;
-    for (const template of scanTemplates(text)) {
+    const templates = scanTemplates(text);
+    if (templates.every((t) => t.terminated)) {
+      for (const problem of syntaxProblems ?? checkExpressionSyntax(text)) this.report(path, `invalid expression ${problem}`);
+    }
+    for (const template of templates) {
       if (!template.terminated) {
         this.report(path, "unterminated expression: '{{' has no matching '}}'");
         continue;
