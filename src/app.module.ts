@@ -16,6 +16,8 @@ import type { Engine } from './engine/engine';
 import { EngineModule } from './modules/engine/engine.module';
 import { HealthModule } from './modules/health/health.module';
 import { WorkflowsModule } from './modules/workflows/workflows.module';
+import { ExecutionsModule } from './modules/executions/executions.module';
+import { LogsModule } from './modules/logs/logs.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -54,6 +56,8 @@ export class AppModule {
         EngineModule.forEngine(engine),
         HealthModule,
         WorkflowsModule,
+        ExecutionsModule,
+        LogsModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

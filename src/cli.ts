@@ -8,6 +8,7 @@ import { sha256Hex } from './common/auth/static-keys';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError, loadConfig } from './common/config/load-config';
 import { Engine } from './engine/engine';
+import { engineOptionsFrom } from './common/config/engine-options';
 import { EngineError } from './engine/errors';
 import { migrateDatabase } from './engine/store/open-store';
 import { bootstrap } from './main';
@@ -44,7 +45,7 @@ function printJson(value: unknown): void {
 /** Runs `fn` against the engine directly (no HTTP), then closes the store. */
 async function withEngine<T>(command: Command, fn: (engine: Engine) => Promise<T>): Promise<T> {
   const config = configFrom(command);
-  const engine = await Engine.open({ databaseUrl: config.database.url, shellEnabled: config.engine.tasks.shell.enabled });
+  const engine = await Engine.open(engineOptionsFrom(config));
   try {
     return await fn(engine);
   } finally {

@@ -11,6 +11,7 @@ import { AppModule } from './app.module';
 import { staticKeyProblems } from './common/auth/static-keys';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError } from './common/config/load-config';
+import { engineOptionsFrom } from './common/config/engine-options';
 import { ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
 import { createRootLogger } from './common/logging';
@@ -77,11 +78,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertAuthConfigured(config);
   const logger = createRootLogger(config.logging.level, options.logDestination);
-  const engine = await Engine.open({
-    databaseUrl: config.database.url,
-    shellEnabled: config.engine.tasks.shell.enabled,
-    logger: logger.child({ component: 'engine' }),
-  });
+  const engine = await Engine.open(engineOptionsFrom(config, logger.child({ component: 'engine' })));
 
   const adapter = new FastifyAdapter({
     bodyLimit: config.server.bodyLimitBytes,
@@ -103,6 +100,8 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ config, engine, logger }), adapter, {
       bufferLogs: true,
       abortOnError: false,
+      // Fastify's own parsers (plus ours below) handle bodies; Nest's would shadow them.
+      bodyParser: false,
     });
   } catch (error) {
     await engine.shutdown();
@@ -112,6 +111,14 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   const fastify = app.getHttpAdapter().getInstance();
   fastify.server.headersTimeout = config.server.headersTimeoutMs;
 
+  // An empty JSON body means "no body" (POST .../executions with no inputs is fine); anything
+  // else goes through Fastify's own parser, which guards against prototype poisoning.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    if (body.length === 0 || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    parseJson(req, body as string, done);
+  });
   fastify.addContentTypeParser(
     ['application/yaml', 'text/yaml', 'application/x-yaml'],
     { parseAs: 'string' },
@@ -134,6 +141,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
 
   if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.server.port, config.server.host);
+  engine.start();
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;

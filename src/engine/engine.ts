@@ -1,5 +1,16 @@
+import { LRUCache } from 'lru-cache';
+import type { WorkflowDefinition } from './dsl/types';
+import { ExecutionService } from './runtime/executions';
+import type { RunnerDeps } from './runtime/execution-runner';
+import { LogWriter } from './runtime/log-writer';
+import { RetentionSweeper } from './runtime/retention';
+import { Scheduler } from './runtime/scheduler';
+import { SecretStore } from './runtime/secrets';
+import { WorkerPool } from './runtime/worker-pool';
 import { openStore } from './store/open-store';
 import type { StateStore } from './store/state-store';
+import { builtInTaskTypes } from './tasks/registry';
+import type { TaskRuntimeConfig } from './tasks/task-type';
 import { WorkflowCatalog } from './workflows';
 
 export interface EngineLogger {
@@ -9,12 +20,22 @@ export interface EngineLogger {
   debug(obj: object | string, msg?: string): void;
 }
 
+/** Everything the engine needs from configuration (the app maps its config onto this). */
 export interface EngineOptions {
   databaseUrl: string;
-  /** run migrations while opening (serve: yes; every other command too, they are idempotent) */
+  /** run migrations while opening (idempotent) */
   migrate?: boolean;
-  shellEnabled: boolean;
   logger?: EngineLogger;
+  workers: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  shutdownGraceMs: number;
+  maxOutputBytes: number;
+  tasks: TaskRuntimeConfig;
+  retention: { days: number; sweepIntervalMs: number };
+  secretsFile: string | null;
+  env?: NodeJS.ProcessEnv;
 }
 
 export type EngineState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -22,27 +43,84 @@ export type EngineState = 'starting' | 'ready' | 'draining' | 'stopped';
 const silentLogger: EngineLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
 /**
- * The engine as a library: the HTTP modules and the CLI both hold one and call the same methods.
+ * The engine as a library: the HTTP modules and the CLI both hold one and call the same
+ * methods. `open` prepares the store; `start` begins running executions (workers, schedules,
+ * retention); `shutdown` drains and releases what is still running.
  */
 export class Engine {
   private stateValue: EngineState = 'starting';
   readonly workflows: WorkflowCatalog;
+  readonly executions: ExecutionService;
   readonly logger: EngineLogger;
+  readonly secrets: SecretStore;
+  private readonly pool: WorkerPool;
+  private readonly scheduler: Scheduler;
+  private readonly retention: RetentionSweeper;
+  private readonly logWriter: LogWriter;
+  private started = false;
 
   private constructor(
     private readonly store: StateStore,
     readonly options: EngineOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.shellEnabled });
+    this.secrets = new SecretStore(options.env ?? process.env, options.secretsFile);
+    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled });
+    this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
+      flushIntervalMs: 50,
+      maxBuffered: 1000,
+      onError: (error) => this.logger.error({ err: error }, 'writing execution logs failed'),
+    });
+    // Revisions are immutable, so a cached definition never goes stale.
+    const definitions = new LRUCache<string, WorkflowDefinition>({ max: 1000 });
+    const deps: RunnerDeps = {
+      store,
+      tasks: builtInTaskTypes(),
+      taskConfig: options.tasks,
+      secrets: this.secrets,
+      logs: this.logWriter,
+      logger: this.logger,
+      maxOutputBytes: options.maxOutputBytes,
+      now: Date.now,
+      subflows: undefined as never, // set below: the service is also the subflow launcher
+      loadDefinition: async (id, revision) => {
+        const key = `${id}@${revision}`;
+        let definition = definitions.get(key);
+        if (!definition) {
+          definition = (await store.getWorkflowRevision(id, revision))?.definition;
+          if (definition) definitions.set(key, definition);
+        }
+        return definition ?? null;
+      },
+    };
+    this.pool = new WorkerPool(
+      store,
+      deps,
+      { workers: options.workers, pollIntervalMs: options.pollIntervalMs, leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs },
+      this.logger,
+      (id) => this.executions.notifyFinished(id),
+    );
+    this.executions = new ExecutionService(store, this.workflows, this.pool);
+    deps.subflows = this.executions;
+    this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke());
+    this.retention = new RetentionSweeper(store, { days: options.retention.days, intervalMs: options.retention.sweepIntervalMs }, this.logger);
   }
 
-  /** Opens the store (migrating it) and returns an initialized engine. */
+  /** Opens the store (migrating it) and returns an engine ready to serve requests. */
   static async open(options: EngineOptions): Promise<Engine> {
     const { store } = await openStore({ url: options.databaseUrl, migrate: options.migrate ?? true });
     const engine = new Engine(store, options);
     engine.stateValue = 'ready';
     return engine;
+  }
+
+  /** Starts running executions: workers, schedule triggers, retention. */
+  start(options: { schedules?: boolean; retention?: boolean } = {}): void {
+    if (this.started) return;
+    this.started = true;
+    this.pool.start();
+    if (options.schedules !== false) this.scheduler.start();
+    if (options.retention !== false) this.retention.start();
   }
 
   get state(): EngineState {
@@ -53,19 +131,28 @@ export class Engine {
     return this.stateValue === 'ready' || this.stateValue === 'draining';
   }
 
+  get owner(): string {
+    return this.pool.owner;
+  }
+
   getStateStore(): StateStore {
     return this.store;
   }
 
-  /** Readiness turns false from here on; requests in flight still complete. */
+  /** Readiness turns false and no new executions are claimed; running ones continue. */
   beginDrain(): void {
     if (this.stateValue === 'ready') this.stateValue = 'draining';
+    this.scheduler.stop();
   }
 
+  /** Running executions get `shutdownGraceMs`, then go back to the queue; logs are flushed. */
   async shutdown(): Promise<void> {
     if (this.stateValue === 'stopped') return;
     this.beginDrain();
     this.stateValue = 'stopped';
+    this.retention.stop();
+    await this.pool.shutdown(this.options.shutdownGraceMs);
+    await this.logWriter.flush();
     await this.store.close();
   }
 }

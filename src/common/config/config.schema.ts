@@ -65,6 +65,8 @@ export class EngineConfig {
   @IsInt() @Min(1000) leaseMs: number;
   @IsInt() @Min(100) heartbeatMs: number;
   @IsInt() @Min(0) shutdownGraceMs: number;
+  /** largest outputs a task may produce (JSON bytes) */
+  @IsInt() @Min(1024) @Max(67_108_864) maxOutputBytes: number;
   @ValidateNested() @Type(() => TaskTypesConfig) tasks: TaskTypesConfig;
 }
 

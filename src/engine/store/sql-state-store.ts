@@ -1,5 +1,6 @@
 import type { WorkflowDefinition } from '../dsl/types';
 import { fromJson, toJson, toMillis, type SqlClient, type SqlParam } from './sql-client';
+import { SqlExecutionStore } from './sql-execution-store';
 import type {
   ApplyWorkflowCommand,
   Page,
@@ -59,10 +60,14 @@ export function namespaceFilterSql(column: string, patterns: readonly string[]):
 }
 
 export class SqlStateStore implements StateStore {
+  readonly executions: SqlExecutionStore;
+
   constructor(
     protected readonly db: SqlClient,
     private readonly onClose: () => Promise<void>,
-  ) {}
+  ) {
+    this.executions = new SqlExecutionStore(db);
+  }
 
   get dialect() {
     return this.db.dialect;
@@ -150,6 +155,17 @@ export class SqlStateStore implements StateStore {
          values (?, ?, ?, ?, ?, ?)`,
         [id, revision, namespace, source, definitionJson, now],
       );
+      // The scheduler reads this small index instead of parsing every definition each tick.
+      await tx.run('delete from workflow_triggers where workflow_id = ?', [id]);
+      for (const trigger of definition.triggers) {
+        await tx.run('insert into workflow_triggers (workflow_id, trigger_id, cron, timezone, inputs) values (?, ?, ?, ?, ?)', [
+          id,
+          trigger.id,
+          trigger.cron,
+          trigger.timezone,
+          toJson(trigger.inputs),
+        ]);
+      }
       const row = await tx.get<WorkflowRow>(`select ${SUMMARY_COLUMNS}, source, definition from workflows where id = ?`, [id]);
       return { workflow: toRecord(row!), created };
     });
@@ -163,7 +179,11 @@ export class SqlStateStore implements StateStore {
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
-  async deleteWorkflow(id: string): Promise<boolean> {
-    return (await this.db.run('delete from workflows where id = ?', [id])) > 0;
+  deleteWorkflow(id: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const deleted = await tx.run('delete from workflows where id = ?', [id]);
+      await tx.run('delete from workflow_triggers where workflow_id = ?', [id]);
+      return deleted > 0;
+    });
   }
 }

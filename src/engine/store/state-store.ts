@@ -1,4 +1,8 @@
 import type { WorkflowDefinition } from '../dsl/types';
+import type { SqlExecutionStore } from './sql-execution-store';
+
+/** The runtime's persistence (executions, task runs, logs, schedules): one SQL implementation for both dialects. */
+export type ExecutionStore = { [K in keyof SqlExecutionStore]: SqlExecutionStore[K] };
 
 /** Timestamps are epoch milliseconds inside the engine; the API renders ISO-8601. */
 export interface WorkflowSummary {
@@ -45,6 +49,7 @@ export interface ApplyWorkflowCommand {
  */
 export interface StateStore {
   readonly dialect: 'sqlite' | 'postgresql';
+  readonly executions: ExecutionStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 

@@ -1,0 +1,22 @@
+import type { EngineLogger, EngineOptions } from '../../engine/engine';
+import type { AppConfig } from './config.schema';
+
+/** Maps the validated app configuration onto what the engine needs. */
+export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): EngineOptions {
+  return {
+    databaseUrl: config.database.url,
+    logger,
+    workers: config.engine.workers,
+    pollIntervalMs: config.engine.pollIntervalMs,
+    leaseMs: config.engine.leaseMs,
+    heartbeatMs: config.engine.heartbeatMs,
+    shutdownGraceMs: config.engine.shutdownGraceMs,
+    maxOutputBytes: config.engine.maxOutputBytes,
+    tasks: {
+      http: { maxResponseBytes: config.engine.tasks.http.maxResponseBytes, allowCidrs: config.engine.tasks.http.allowCidrs, denyCidrs: config.engine.tasks.http.denyCidrs },
+      shell: { enabled: config.engine.tasks.shell.enabled, maxOutputBytes: config.engine.tasks.shell.maxOutputBytes },
+    },
+    retention: { days: config.retention.days, sweepIntervalMs: config.retention.sweepIntervalMs },
+    secretsFile: config.secrets.file,
+  };
+}

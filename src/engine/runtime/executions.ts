@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { SubflowTask } from '../dsl/types';
+import { ConflictError, EngineError, NotFoundError, ValidationError } from '../errors';
+import type { NamespaceScope, WorkflowCatalog } from '../workflows';
+import { namespaceAllowed } from '../workflows';
+import {
+  EXECUTION_STATES,
+  TERMINAL_STATES,
+  type ExecutionRecord,
+  type ExecutionState,
+  type ExecutionTrigger,
+  type LogLevelName,
+  type LogLine,
+  type TaskRunRecord,
+} from '../store/execution-types';
+import type { StateStore } from '../store/state-store';
+import { StopReason } from './abort';
+import type { SubflowLauncher } from './execution-runner';
+import { newId } from './ids';
+import { coerceInputs } from './inputs';
+import type { WorkerPool } from './worker-pool';
+
+export interface TriggerRequest {
+  inputs?: Record<string, unknown>;
+  labels?: Record<string, string>;
+  idempotencyKey?: string;
+  trigger?: ExecutionTrigger;
+}
+
+export interface ExecutionDetail {
+  execution: ExecutionRecord;
+  taskRuns: TaskRunRecord[];
+}
+
+export class InvalidInputsError extends EngineError {
+  constructor(details: { field: string; message: string }[]) {
+    super('INVALID_INPUTS', `the inputs do not fit the workflow: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`, details);
+  }
+}
+
+/** JSON with sorted keys: the same body always hashes the same (idempotency). */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+const WAIT_POLL_MS = 200;
+
+/**
+ * Trigger, inspect, list, cancel and await executions; read their logs. Shared by the HTTP
+ * modules and the CLI.
+ */
+export class ExecutionService implements SubflowLauncher {
+  private readonly finished = new EventEmitter();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly workflows: WorkflowCatalog,
+    private readonly pool: WorkerPool,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.finished.setMaxListeners(0);
+  }
+
+  /** Called by the worker pool when an execution it ran stopped. */
+  notifyFinished(executionId: string): void {
+    this.finished.emit(executionId);
+  }
+
+  async trigger(workflowId: string, request: TriggerRequest, scope?: NamespaceScope, depth = 0, parentExecutionId: string | null = null) {
+    const workflow = await this.workflows.get(workflowId, scope);
+    if (!workflow.enabled) throw new ConflictError('WORKFLOW_DISABLED', `workflow '${workflowId}' is disabled; enable it with PATCH {"enabled": true}`);
+    const coerced = coerceInputs(workflow.definition.inputs, request.inputs);
+    if (!coerced.ok) throw new InvalidInputsError(coerced.problems);
+    const key = request.idempotencyKey ?? null;
+    const hash = key === null ? null : createHash('sha256').update(canonicalJson({ inputs: request.inputs ?? {}, labels: request.labels ?? {} })).digest('hex');
+    const { created, execution } = await this.store.executions.insertExecution({
+      id: newId(),
+      workflowId,
+      namespace: workflow.namespace,
+      revision: workflow.revision,
+      inputs: coerced.inputs,
+      labels: { ...workflow.definition.labels, ...(request.labels ?? {}) },
+      trigger: request.trigger ?? { type: 'api' },
+      createdAt: this.now(),
+      concurrencyLimit: workflow.definition.concurrency?.limit ?? null,
+      timeoutMs: workflow.definition.timeoutMs,
+      parentExecutionId,
+      depth,
+      idempotencyKey: key,
+      idempotencyHash: hash,
+    });
+    if (!created && execution.idempotencyHash !== hash) {
+      throw new ConflictError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body; use a new key');
+    }
+    if (created) this.pool.poke();
+    return { execution, created };
+  }
+
+  private async visible(id: string, scope?: NamespaceScope): Promise<ExecutionRecord> {
+    const execution = await this.store.executions.getExecution(id);
+    if (!execution || !namespaceAllowed(execution.namespace, scope)) throw new NotFoundError('execution', id);
+    return execution;
+  }
+
+  async get(id: string, scope?: NamespaceScope): Promise<ExecutionDetail> {
+    const execution = await this.visible(id, scope);
+    const taskRuns = await this.store.executions.listTaskRuns(id);
+    if (!TERMINAL_STATES.has(execution.state)) execution.outputs = liveOutputs(taskRuns);
+    return { execution, taskRuns };
+  }
+
+  list(query: { limit: number; offset: number; workflowId?: string; namespace?: string; state?: string }, scope?: NamespaceScope) {
+    if (query.state !== undefined && !EXECUTION_STATES.includes(query.state as ExecutionState)) {
+      throw new ValidationError([{ field: 'state', message: `must be one of ${EXECUTION_STATES.join(', ')}` }]);
+    }
+    return this.store.executions.listExecutions({ ...query, state: query.state as ExecutionState | undefined, namespaces: scope });
+  }
+
+  /**
+   * QUEUED → CANCELLED at once; RUNNING → CANCELLING, and the owner aborts its tasks (at once
+   * when it is this process, within the cancel poll otherwise). Terminal → 409, nothing changes.
+   */
+  async cancel(id: string, scope?: NamespaceScope): Promise<ExecutionRecord> {
+    const execution = await this.visible(id, scope);
+    if (TERMINAL_STATES.has(execution.state)) {
+      throw new ConflictError('EXECUTION_FINISHED', `execution ${id} already ended ${execution.state}; terminal states are final`);
+    }
+    const now = this.now();
+    if (!(await this.store.executions.cancelQueued(id, now))) {
+      if (await this.store.executions.requestCancel(id, now)) {
+        this.pool.abortLocal(id, new StopReason('CANCELLED', 'cancelled'));
+      } else {
+        const state = await this.store.executions.getExecutionState(id);
+        if (state !== null && TERMINAL_STATES.has(state)) {
+          throw new ConflictError('EXECUTION_FINISHED', `execution ${id} already ended ${state}; terminal states are final`);
+        }
+      }
+    } else {
+      this.notifyFinished(id);
+    }
+    return (await this.store.executions.getExecution(id))!;
+  }
+
+  /** Resolves with the execution once terminal, or as it is when `timeoutMs` runs out. */
+  async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ExecutionRecord> {
+    const deadline = this.now() + timeoutMs;
+    for (;;) {
+      const execution = await this.store.executions.getExecution(id);
+      if (!execution) throw new NotFoundError('execution', id);
+      if (TERMINAL_STATES.has(execution.state) || this.now() >= deadline || signal?.aborted) return execution;
+      // Woken by this process's workers, or by polling when another process runs it.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.finished.off(id, done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(WAIT_POLL_MS, Math.max(0, deadline - this.now())));
+        this.finished.on(id, done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async logs(
+    id: string,
+    query: { limit: number; offset: number; level?: LogLevelName; taskId?: string; before?: number; after?: number },
+    scope?: NamespaceScope,
+  ): Promise<{ items: LogLine[]; hasMore: boolean }> {
+    await this.visible(id, scope);
+    return this.store.executions.queryLogs({ executionId: id, limit: query.limit, offset: query.offset, minLevel: query.level, taskId: query.taskId, before: query.before, after: query.after });
+  }
+
+  // ---- SubflowLauncher ------------------------------------------------------------------------
+
+  async start(parent: ExecutionRecord, task: SubflowTask, inputs: Record<string, unknown>, idempotencyKey: string): Promise<string> {
+    const { execution } = await this.trigger(
+      task.workflowId,
+      { inputs, idempotencyKey, trigger: { type: 'subflow', id: parent.id } },
+      undefined,
+      parent.depth + 1,
+      parent.id,
+    ).catch((error: unknown) => {
+      if (error instanceof EngineError && error.code === 'IDEMPOTENCY_KEY_REUSED') {
+        throw new EngineError('SUBFLOW_FAILED', 'the subflow inputs changed since it was first started');
+      }
+      throw error;
+    });
+    return execution.id;
+  }
+
+  async waitForEnd(childId: string, signal: AbortSignal): Promise<ExecutionRecord> {
+    for (;;) {
+      const execution = await this.wait(childId, 60_000, signal);
+      if (TERMINAL_STATES.has(execution.state)) return execution;
+      if (signal.aborted) {
+        const stop = signal.reason as StopReason;
+        // Cancel (or timeout) of the parent cancels the child; a shutdown leaves it running.
+        if (stop?.kind !== 'SHUTDOWN' && stop?.kind !== 'LEASE_LOST') await this.cancel(childId).catch(() => undefined);
+        throw signal.reason;
+      }
+    }
+  }
+}
+
+/** taskId → outputs of the latest successful attempt, for an execution still running. */
+export function liveOutputs(taskRuns: readonly TaskRunRecord[]): Record<string, unknown> {
+  const outputs: Record<string, unknown> = {};
+  for (const run of taskRuns) {
+    if (run.state === 'SUCCESS' && run.outputs !== null && run.iteration === null) outputs[run.taskId] = run.outputs;
+  }
+  return outputs;
+}

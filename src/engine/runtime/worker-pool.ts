@@ -1,0 +1,198 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { EngineLogger } from '../engine';
+import type { ExecutionRecord } from '../store/execution-types';
+import type { StateStore } from '../store/state-store';
+import { StopReason } from './abort';
+import { ExecutionRun, type RunnerDeps, type RunOutcome } from './execution-runner';
+
+export interface WorkerPoolOptions {
+  /** executions this process runs at once */
+  workers: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  heartbeatMs: number;
+}
+
+/** `host/pid/nonce`: unique per engine instance, and tells a restarted server which owners died on this host. */
+export function newOwnerId(): string {
+  return `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface Running {
+  controller: AbortController;
+  done: Promise<RunOutcome>;
+}
+
+/**
+ * Claims QUEUED executions oldest first (as many as `workers` at once), keeps their leases
+ * alive, notices cancels requested through other processes, and recovers executions whose
+ * owner died: at once when that owner was a process on this host that no longer exists (a
+ * restarted single server), otherwise when its lease expires.
+ */
+export class WorkerPool {
+  readonly owner = newOwnerId();
+  private readonly running = new Map<string, Running>();
+  private claiming = false;
+  private stopped = true;
+  private wakeUp: (() => void) | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly deps: RunnerDeps,
+    private readonly options: WorkerPoolOptions,
+    private readonly logger: EngineLogger,
+    private readonly onFinished: (executionId: string, outcome: RunOutcome) => void,
+  ) {}
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  isRunningHere(executionId: string): boolean {
+    return this.running.has(executionId);
+  }
+
+  start(): void {
+    if (!this.stopped || this.options.workers === 0) return;
+    this.stopped = false;
+    this.claiming = true;
+    const { heartbeatMs, leaseMs } = this.options;
+    this.timers.push(setInterval(() => void this.heartbeat(), heartbeatMs));
+    this.timers.push(setInterval(() => void this.pollCancels(), Math.min(250, heartbeatMs)));
+    this.timers.push(setInterval(() => void this.recover(), Math.max(1000, Math.floor(leaseMs / 2))));
+    for (const timer of this.timers) timer.unref();
+    this.loopDone = this.recover().then(() => this.claimLoop());
+  }
+
+  /** Wakes the claim loop now (a trigger in this process, or a slot freed). */
+  poke(): void {
+    this.wakeUp?.();
+  }
+
+  /** Aborts an execution running here; false when it is not running in this process. */
+  abortLocal(executionId: string, reason: StopReason): boolean {
+    const running = this.running.get(executionId);
+    if (!running) return false;
+    running.controller.abort(reason);
+    return true;
+  }
+
+  /**
+   * Graceful stop: no more claims; running executions get `graceMs` to finish, then are
+   * stopped and released back to the queue with their progress kept.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.claiming = false;
+    this.poke();
+    await this.loopDone;
+    if (this.running.size > 0) {
+      const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
+      const graceOver = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([all, graceOver]);
+      for (const [id, running] of this.running) {
+        this.logger.info({ executionId: id }, 'releasing execution to the queue (shutdown)');
+        running.controller.abort(new StopReason('SHUTDOWN', 'the server is shutting down'));
+      }
+      await all;
+    }
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+  }
+
+  private async claimLoop(): Promise<void> {
+    let backoff = this.options.pollIntervalMs;
+    while (this.claiming) {
+      try {
+        while (this.claiming && this.running.size < this.options.workers) {
+          const now = Date.now();
+          const execution = await this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now);
+          if (!execution) break;
+          this.launch(execution);
+        }
+        backoff = this.options.pollIntervalMs;
+      } catch (error) {
+        this.logger.error({ err: error }, 'claiming executions failed; retrying');
+        backoff = Math.min(backoff * 2, 5000);
+      }
+      if (!this.claiming) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoff);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  private launch(execution: ExecutionRecord): void {
+    const controller = new AbortController();
+    const done = new ExecutionRun(this.deps, execution, controller)
+      .run()
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, executionId: execution.id }, 'execution runner crashed');
+        return 'LOST' as RunOutcome;
+      })
+      .then((outcome) => {
+        this.running.delete(execution.id);
+        this.onFinished(execution.id, outcome);
+        this.poke();
+        return outcome;
+      });
+    this.running.set(execution.id, { controller, done });
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.running.size === 0) return;
+    try {
+      await this.store.executions.renewLeases(this.owner, Date.now() + this.options.leaseMs);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'lease renewal failed');
+    }
+  }
+
+  private async pollCancels(): Promise<void> {
+    if (this.running.size === 0) return;
+    try {
+      for (const id of await this.store.executions.cancellingOwnedBy(this.owner)) {
+        this.abortLocal(id, new StopReason('CANCELLED', 'cancelled'));
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cancel polling failed');
+    }
+  }
+
+  /** Requeues executions of dead owners: dead local processes at once, others by lease expiry. */
+  private async recover(): Promise<void> {
+    try {
+      const now = Date.now();
+      const host = hostname();
+      for (const owner of await this.store.executions.activeOwners()) {
+        const [ownerHost, pid] = owner.split('/');
+        if (ownerHost === host && Number(pid) !== process.pid && !processAlive(Number(pid))) {
+          const result = await this.store.executions.recoverAbandoned(now, owner);
+          if (result.requeued.length || result.cancelled.length) this.logger.info({ owner, ...result }, 'recovered executions of a dead process');
+        }
+      }
+      const expired = await this.store.executions.recoverAbandoned(now);
+      if (expired.requeued.length || expired.cancelled.length) this.logger.info({ ...expired }, 'recovered executions with expired leases');
+      if (expired.requeued.length) this.poke();
+    } catch (error) {
+      this.logger.warn({ err: error }, 'recovery sweep failed');
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/** Persisted shapes of the runtime (epoch milliseconds; JSON columns already parsed). */
+
+export const EXECUTION_STATES = ['QUEUED', 'RUNNING', 'CANCELLING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;
+export type ExecutionState = (typeof EXECUTION_STATES)[number];
+export const TERMINAL_STATES: ReadonlySet<ExecutionState> = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
+
+export type TaskRunState = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+
+export interface ExecutionError {
+  message: string;
+  taskId: string | null;
+  /** TIMEOUT, CANCELLED, TASK_FAILED, SSRF_DENIED, ... */
+  kind?: string;
+}
+
+export interface ExecutionTrigger {
+  type: 'api' | 'cli' | 'schedule' | 'subflow';
+  /** schedule trigger id, or parent execution id for subflows */
+  id?: string;
+  scheduledAt?: string;
+  parentTaskRunId?: string;
+}
+
+export interface ExecutionRecord {
+  id: string;
+  workflowId: string;
+  namespace: string;
+  revision: number;
+  state: ExecutionState;
+  inputs: Record<string, unknown>;
+  labels: Record<string, string>;
+  trigger: ExecutionTrigger;
+  outputs: Record<string, unknown> | null;
+  error: ExecutionError | null;
+  history: { state: ExecutionState; at: number }[];
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  owner: string | null;
+  leaseExpiresAt: number | null;
+  /** incremented by every claim: the fencing token of the current owner */
+  attempt: number;
+  cancelRequested: boolean;
+  concurrencyLimit: number | null;
+  timeoutMs: number | null;
+  parentExecutionId: string | null;
+  depth: number;
+  idempotencyKey: string | null;
+  idempotencyHash: string | null;
+}
+
+export interface NewExecution {
+  id: string;
+  workflowId: string;
+  namespace: string;
+  revision: number;
+  inputs: Record<string, unknown>;
+  labels: Record<string, string>;
+  trigger: ExecutionTrigger;
+  createdAt: number;
+  concurrencyLimit: number | null;
+  timeoutMs: number | null;
+  parentExecutionId: string | null;
+  depth: number;
+  idempotencyKey: string | null;
+  idempotencyHash: string | null;
+}
+
+export interface TaskRunRecord {
+  id: string;
+  executionId: string;
+  taskId: string;
+  /** the task's position: its id plus the foreach iteration path (`one@2.0`) */
+  taskKey: string;
+  parentTaskRunId: string | null;
+  iteration: number | null;
+  attempt: number;
+  state: TaskRunState;
+  startedAt: number;
+  endedAt: number | null;
+  outputs: unknown;
+  error: ExecutionError | null;
+}
+
+/** The claim of the current owner; every runtime write is conditional on it. */
+export interface Fence {
+  executionId: string;
+  owner: string;
+  attempt: number;
+}
+
+export interface ExecutionListQuery {
+  limit: number;
+  offset: number;
+  workflowId?: string;
+  namespace?: string;
+  state?: ExecutionState;
+  namespaces?: readonly string[];
+}
+
+export const LOG_LEVELS = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 } as const;
+export type LogLevelName = keyof typeof LOG_LEVELS;
+
+export interface NewLogLine {
+  executionId: string;
+  taskId: string | null;
+  taskRunId: string | null;
+  attempt: number | null;
+  level: LogLevelName;
+  ts: number;
+  message: string;
+}
+
+export interface LogLine extends NewLogLine {
+  id: number;
+}
+
+export interface LogQuery {
+  executionId: string;
+  limit: number;
+  offset: number;
+  minLevel?: LogLevelName;
+  taskId?: string;
+  before?: number;
+  after?: number;
+}
+
+export interface ScheduleTriggerRow {
+  workflowId: string;
+  triggerId: string;
+  cron: string;
+  timezone: string;
+  inputs: Record<string, unknown>;
+}

@@ -1,0 +1,459 @@
+import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
+import { namespaceFilterSql } from './sql-state-store';
+import {
+  LOG_LEVELS,
+  type ExecutionListQuery,
+  type ExecutionRecord,
+  type ExecutionState,
+  type Fence,
+  type LogLevelName,
+  type LogLine,
+  type LogQuery,
+  type NewExecution,
+  type NewLogLine,
+  type ScheduleTriggerRow,
+  type TaskRunRecord,
+  type TaskRunState,
+  type ExecutionError,
+} from './execution-types';
+
+type Row = Record<string, unknown>;
+
+const LEVEL_NAMES = Object.fromEntries(Object.entries(LOG_LEVELS).map(([name, value]) => [value, name])) as Record<number, LogLevelName>;
+
+function toExecution(row: Row): ExecutionRecord {
+  return {
+    id: row.id as string,
+    workflowId: row.workflow_id as string,
+    namespace: row.namespace as string,
+    revision: Number(row.revision),
+    state: row.state as ExecutionState,
+    inputs: fromJson(row.inputs),
+    labels: fromJson(row.labels),
+    trigger: fromJson(row.trigger),
+    outputs: row.outputs === null ? null : fromJson(row.outputs),
+    error: row.error === null ? null : fromJson(row.error),
+    history: fromJson(row.history),
+    createdAt: toMillis(row.created_at),
+    startedAt: toMillisOrNull(row.started_at),
+    endedAt: toMillisOrNull(row.ended_at),
+    owner: (row.owner as string | null) ?? null,
+    leaseExpiresAt: toMillisOrNull(row.lease_expires_at),
+    attempt: Number(row.attempt),
+    cancelRequested: Number(row.cancel_requested) === 1,
+    concurrencyLimit: row.concurrency_limit === null ? null : Number(row.concurrency_limit),
+    timeoutMs: toMillisOrNull(row.timeout_ms),
+    parentExecutionId: (row.parent_execution_id as string | null) ?? null,
+    depth: Number(row.depth),
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    idempotencyHash: (row.idempotency_hash as string | null) ?? null,
+  };
+}
+
+function toTaskRun(row: Row): TaskRunRecord {
+  return {
+    id: row.id as string,
+    executionId: row.execution_id as string,
+    taskId: row.task_id as string,
+    taskKey: row.task_key as string,
+    parentTaskRunId: (row.parent_task_run_id as string | null) ?? null,
+    iteration: row.iteration === null ? null : Number(row.iteration),
+    attempt: Number(row.attempt),
+    state: row.state as TaskRunState,
+    startedAt: toMillis(row.started_at),
+    endedAt: toMillisOrNull(row.ended_at),
+    outputs: row.outputs === null ? null : fromJson(row.outputs),
+    error: row.error === null ? null : fromJson(row.error),
+  };
+}
+
+function toLogLine(row: Row): LogLine {
+  return {
+    id: Number(row.id),
+    executionId: row.execution_id as string,
+    taskId: (row.task_id as string | null) ?? null,
+    taskRunId: (row.task_run_id as string | null) ?? null,
+    attempt: row.attempt === null ? null : Number(row.attempt),
+    level: LEVEL_NAMES[Number(row.level)] ?? 'INFO',
+    ts: toMillis(row.ts),
+    message: row.message as string,
+  };
+}
+
+const ACTIVE = `('RUNNING', 'CANCELLING')`;
+
+/**
+ * The runtime's persistence: executions (queue + state machine), task runs, logs, schedules.
+ * Every write a worker makes after claiming is fenced on (owner, attempt) and on a non-terminal
+ * state, in the same statement: a stale worker's late write changes nothing, and terminal
+ * states are final for every writer.
+ */
+export class SqlExecutionStore {
+  constructor(private readonly db: SqlClient) {}
+
+  /** SQL appending `{state, at}` to the JSON history column (the only dialect-specific bit). */
+  private appendHistory(): string {
+    return this.db.dialect === 'postgresql'
+      ? `(history::jsonb || jsonb_build_array(jsonb_build_object('state', ?::text, 'at', ?::bigint)))::text`
+      : `json_insert(history, '$[#]', json_object('state', ?, 'at', ?))`;
+  }
+
+  private fenceSql(): string {
+    return `exists (select 1 from executions f where f.id = ? and f.owner = ? and f.attempt = ? and f.state in ${ACTIVE})`;
+  }
+
+  private fenceParams(fence: Fence): SqlParam[] {
+    return [fence.executionId, fence.owner, fence.attempt];
+  }
+
+  // ---- executions -------------------------------------------------------------------------
+
+  /** Inserts a QUEUED execution; with an idempotency key already used, returns the first one instead. */
+  async insertExecution(e: NewExecution): Promise<{ created: boolean; execution: ExecutionRecord }> {
+    const changed = await this.db.run(
+      `insert into executions (id, workflow_id, namespace, revision, state, inputs, labels, trigger, history, created_at,
+         concurrency_limit, timeout_ms, parent_execution_id, depth, idempotency_key, idempotency_hash)
+       values (?, ?, ?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing`,
+      [
+        e.id,
+        e.workflowId,
+        e.namespace,
+        e.revision,
+        toJson(e.inputs),
+        toJson(e.labels),
+        toJson(e.trigger),
+        toJson([{ state: 'QUEUED', at: e.createdAt }]),
+        e.createdAt,
+        e.concurrencyLimit,
+        e.timeoutMs,
+        e.parentExecutionId,
+        e.depth,
+        e.idempotencyKey,
+        e.idempotencyHash,
+      ],
+    );
+    if (changed > 0) return { created: true, execution: (await this.getExecution(e.id))! };
+    if (e.idempotencyKey !== null) {
+      const existing = await this.findByIdempotencyKey(e.workflowId, e.idempotencyKey);
+      if (existing) return { created: false, execution: existing };
+    }
+    throw new Error(`execution id collision: ${e.id}`);
+  }
+
+  async findByIdempotencyKey(workflowId: string, key: string): Promise<ExecutionRecord | null> {
+    const row = await this.db.get<Row>('select * from executions where workflow_id = ? and idempotency_key = ?', [workflowId, key]);
+    return row ? toExecution(row) : null;
+  }
+
+  async getExecution(id: string): Promise<ExecutionRecord | null> {
+    const row = await this.db.get<Row>('select * from executions where id = ?', [id]);
+    return row ? toExecution(row) : null;
+  }
+
+  async getExecutionState(id: string): Promise<ExecutionState | null> {
+    const row = await this.db.get<{ state: ExecutionState }>('select state from executions where id = ?', [id]);
+    return row?.state ?? null;
+  }
+
+  async listExecutions(query: ExecutionListQuery): Promise<{ items: ExecutionRecord[]; hasMore: boolean }> {
+    const where: string[] = [];
+    const params: SqlParam[] = [];
+    if (query.workflowId !== undefined) {
+      where.push('workflow_id = ?');
+      params.push(query.workflowId);
+    }
+    if (query.namespace !== undefined) {
+      where.push('namespace = ?');
+      params.push(query.namespace);
+    }
+    if (query.state !== undefined) {
+      where.push('state = ?');
+      params.push(query.state);
+    }
+    if (query.namespaces) {
+      const filter = namespaceFilterSql('namespace', query.namespaces);
+      where.push(filter.sql);
+      params.push(...filter.params);
+    }
+    const rows = await this.db.all<Row>(
+      `select * from executions ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit ? offset ?`,
+      [...params, query.limit + 1, query.offset],
+    );
+    return { items: rows.slice(0, query.limit).map(toExecution), hasMore: rows.length > query.limit };
+  }
+
+  /**
+   * Claims the oldest QUEUED execution whose workflow is under its concurrency limit, in one
+   * statement (atomic on SQLite, even across processes sharing the file). On PostgreSQL the
+   * inner select becomes `for update skip locked` — a dialect switch, not a redesign.
+   */
+  async claimNext(owner: string, leaseExpiresAt: number, now: number): Promise<ExecutionRecord | null> {
+    const skipLocked = this.db.dialect === 'postgresql' ? 'for update skip locked' : '';
+    const rows = await this.db.all<Row>(
+      `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
+              started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
+        where id = (
+          select e.id from executions e
+           where e.state = 'QUEUED'
+             and (e.concurrency_limit is null or
+                  (select count(*) from executions r where r.workflow_id = e.workflow_id and r.state in ${ACTIVE}) < e.concurrency_limit)
+           order by e.id limit 1 ${skipLocked}
+        ) and state = 'QUEUED'
+        returning *`,
+      [owner, leaseExpiresAt, now, 'RUNNING', now],
+    );
+    return rows[0] ? toExecution(rows[0]) : null;
+  }
+
+  /** Heartbeat: extends the lease of everything this owner runs. */
+  renewLeases(owner: string, leaseExpiresAt: number): Promise<number> {
+    return this.db.run(`update executions set lease_expires_at = ? where owner = ? and state in ${ACTIVE}`, [leaseExpiresAt, owner]);
+  }
+
+  /** Executions of this owner that someone asked to cancel (possibly through another process). */
+  async cancellingOwnedBy(owner: string): Promise<string[]> {
+    const rows = await this.db.all<{ id: string }>(`select id from executions where owner = ? and state = 'CANCELLING'`, [owner]);
+    return rows.map((r) => r.id);
+  }
+
+  async activeOwners(): Promise<string[]> {
+    const rows = await this.db.all<{ owner: string }>(`select distinct owner from executions where state in ${ACTIVE} and owner is not null`);
+    return rows.map((r) => r.owner);
+  }
+
+  /**
+   * Gives up on executions whose owner is gone: RUNNING ones go back to the queue (they resume
+   * at their first unfinished task), CANCELLING ones end CANCELLED. `owner` = one dead owner;
+   * otherwise every expired lease.
+   */
+  async recoverAbandoned(now: number, owner?: string): Promise<{ requeued: string[]; cancelled: string[] }> {
+    return this.db.transaction(async (tx) => {
+      const condition = owner !== undefined ? 'owner = ?' : 'lease_expires_at < ?';
+      const param = owner !== undefined ? owner : now;
+      const cancelled = await tx.all<{ id: string }>(
+        `update executions set state = 'CANCELLED', ended_at = ?, owner = null, lease_expires_at = null,
+                error = ?, history = ${this.appendHistory()}
+          where state = 'CANCELLING' and ${condition} returning id`,
+        [now, toJson({ message: 'cancelled', taskId: null, kind: 'CANCELLED' }), 'CANCELLED', now, param],
+      );
+      for (const { id } of cancelled) {
+        await tx.run(`update task_runs set state = 'CANCELLED', ended_at = ? where execution_id = ? and state = 'RUNNING'`, [now, id]);
+      }
+      const requeued = await tx.all<{ id: string }>(
+        `update executions set state = 'QUEUED', owner = null, lease_expires_at = null, history = ${this.appendHistory()}
+          where state = 'RUNNING' and ${condition} returning id`,
+        ['QUEUED', now, param],
+      );
+      return { requeued: requeued.map((r) => r.id), cancelled: cancelled.map((r) => r.id) };
+    });
+  }
+
+  /** Ends an execution the caller owns; false when the fence no longer holds. */
+  async finishExecution(
+    fence: Fence,
+    state: 'SUCCESS' | 'FAILED' | 'CANCELLED',
+    outputs: Record<string, unknown> | null,
+    error: ExecutionError | null,
+    now: number,
+  ): Promise<boolean> {
+    const changed = await this.db.run(
+      `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
+              history = ${this.appendHistory()}
+        where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
+      [state, toJson(outputs), error === null ? null : toJson(error), now, state, now, fence.executionId, fence.owner, fence.attempt],
+    );
+    return changed > 0;
+  }
+
+  /** Shutdown: hands a running execution back to the queue with its progress kept. */
+  async releaseExecution(fence: Fence, now: number): Promise<boolean> {
+    const changed = await this.db.run(
+      `update executions set state = 'QUEUED', owner = null, lease_expires_at = null, history = ${this.appendHistory()}
+        where id = ? and owner = ? and attempt = ? and state = 'RUNNING'`,
+      ['QUEUED', now, fence.executionId, fence.owner, fence.attempt],
+    );
+    return changed > 0;
+  }
+
+  /** QUEUED → CANCELLED at once. */
+  async cancelQueued(id: string, now: number): Promise<boolean> {
+    const changed = await this.db.run(
+      `update executions set state = 'CANCELLED', cancel_requested = 1, ended_at = ?, error = ?, history = ${this.appendHistory()}
+        where id = ? and state = 'QUEUED'`,
+      [now, toJson({ message: 'cancelled before it started', taskId: null, kind: 'CANCELLED' }), 'CANCELLED', now, id],
+    );
+    return changed > 0;
+  }
+
+  /** RUNNING → CANCELLING; the owner aborts its tasks and ends it CANCELLED. */
+  async requestCancel(id: string, now: number): Promise<boolean> {
+    const changed = await this.db.run(
+      `update executions set state = 'CANCELLING', cancel_requested = 1, history = ${this.appendHistory()}
+        where id = ? and state = 'RUNNING'`,
+      ['CANCELLING', now, id],
+    );
+    return changed > 0;
+  }
+
+  // ---- task runs ----------------------------------------------------------------------------
+
+  async insertTaskRun(fence: Fence, run: TaskRunRecord): Promise<boolean> {
+    const changed = await this.db.run(
+      `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error)
+       select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where ${this.fenceSql()}`,
+      [
+        run.id,
+        run.executionId,
+        run.taskId,
+        run.taskKey,
+        run.parentTaskRunId,
+        run.iteration,
+        run.attempt,
+        run.state,
+        run.startedAt,
+        run.endedAt,
+        run.outputs === null || run.outputs === undefined ? null : toJson(run.outputs),
+        run.error === null ? null : toJson(run.error),
+        ...this.fenceParams(fence),
+      ],
+    );
+    return changed > 0;
+  }
+
+  async updateTaskRun(
+    fence: Fence,
+    id: string,
+    patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
+  ): Promise<boolean> {
+    const changed = await this.db.run(
+      `update task_runs set state = ?, ended_at = ?, outputs = ?, error = ? where id = ? and ${this.fenceSql()}`,
+      [
+        patch.state,
+        patch.endedAt ?? null,
+        patch.outputs === undefined || patch.outputs === null ? null : toJson(patch.outputs),
+        patch.error ? toJson(patch.error) : null,
+        id,
+        ...this.fenceParams(fence),
+      ],
+    );
+    return changed > 0;
+  }
+
+  async listTaskRuns(executionId: string): Promise<TaskRunRecord[]> {
+    const rows = await this.db.all<Row>('select * from task_runs where execution_id = ? order by id', [executionId]);
+    return rows.map(toTaskRun);
+  }
+
+  // ---- logs ---------------------------------------------------------------------------------
+
+  /** One multi-row insert per chunk, all in one transaction: batching is what makes ingest fast. */
+  async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    const CHUNK = 200;
+    await this.db.transaction(async (tx) => {
+      for (let start = 0; start < lines.length; start += CHUNK) {
+        const chunk = lines.slice(start, start + CHUNK);
+        const params: SqlParam[] = [];
+        for (const l of chunk) params.push(l.executionId, l.taskId, l.taskRunId, l.attempt, LOG_LEVELS[l.level], l.ts, l.message);
+        await tx.run(
+          `insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          params,
+        );
+      }
+    });
+  }
+
+  /**
+   * Newest first. `before` pages backwards stably while lines arrive; `after` returns the
+   * OLDEST `limit` lines newer than the cursor (still sorted newest first), so a tail poller
+   * that moves its cursor to the page's highest id never skips a line.
+   */
+  async queryLogs(query: LogQuery): Promise<{ items: LogLine[]; hasMore: boolean }> {
+    const where = ['execution_id = ?'];
+    const params: SqlParam[] = [query.executionId];
+    if (query.minLevel && query.minLevel !== 'DEBUG') {
+      where.push('level >= ?');
+      params.push(LOG_LEVELS[query.minLevel]);
+    }
+    if (query.taskId !== undefined) {
+      where.push('task_id = ?');
+      params.push(query.taskId);
+    }
+    if (query.before !== undefined) {
+      where.push('id < ?');
+      params.push(query.before);
+    }
+    if (query.after !== undefined) {
+      where.push('id > ?');
+      params.push(query.after);
+    }
+    const order = query.after !== undefined ? 'asc' : 'desc';
+    const rows = await this.db.all<Row>(
+      `select id, execution_id, task_id, task_run_id, attempt, level, ts, message from logs
+        where ${where.join(' and ')} order by id ${order} limit ? offset ?`,
+      [...params, query.limit + 1, query.offset],
+    );
+    const items = rows.slice(0, query.limit).map(toLogLine);
+    if (order === 'asc') items.reverse();
+    return { items, hasMore: rows.length > query.limit };
+  }
+
+  // ---- schedules ----------------------------------------------------------------------------
+
+  async listScheduleTriggers(): Promise<ScheduleTriggerRow[]> {
+    const rows = await this.db.all<Row>(
+      `select t.workflow_id, t.trigger_id, t.cron, t.timezone, t.inputs from workflow_triggers t
+         join workflows w on w.id = t.workflow_id where w.enabled = 1`,
+    );
+    return rows.map((r) => ({
+      workflowId: r.workflow_id as string,
+      triggerId: r.trigger_id as string,
+      cron: r.cron as string,
+      timezone: r.timezone as string,
+      inputs: fromJson(r.inputs),
+    }));
+  }
+
+  /**
+   * Records a schedule tick and creates its execution in one transaction; the primary key on
+   * (workflow, trigger, tick) makes every tick fire once however many processes see it. The
+   * workflow must still be enabled at that moment.
+   */
+  async fireSchedule(workflowId: string, triggerId: string, fireAt: number, execution: NewExecution): Promise<ExecutionRecord | null> {
+    return this.db.transaction(async (tx) => {
+      const inserted = await tx.run(
+        `insert into schedule_fires (workflow_id, trigger_id, fire_at, execution_id)
+         select ?, ?, ?, ? where exists (select 1 from workflows where id = ? and enabled = 1) on conflict do nothing`,
+        [workflowId, triggerId, fireAt, execution.id, workflowId],
+      );
+      if (inserted === 0) return null;
+      const store = new SqlExecutionStore(tx);
+      return (await store.insertExecution(execution)).execution;
+    });
+  }
+
+  // ---- retention ----------------------------------------------------------------------------
+
+  /** Deletes finished executions older than `cutoff` with their task runs and logs, in batches. */
+  async purgeFinishedBefore(cutoff: number, batchSize = 500): Promise<{ executions: number; logs: number }> {
+    let executions = 0;
+    let logs = 0;
+    for (;;) {
+      const batch = await this.db.all<{ id: string }>(
+        `select id from executions where ended_at is not null and ended_at < ? limit ?`,
+        [cutoff, batchSize],
+      );
+      if (batch.length === 0) break;
+      const ids = batch.map((b) => b.id);
+      const marks = ids.map(() => '?').join(', ');
+      await this.db.transaction(async (tx) => {
+        logs += await tx.run(`delete from logs where execution_id in (${marks})`, ids);
+        await tx.run(`delete from task_runs where execution_id in (${marks})`, ids);
+        executions += await tx.run(`delete from executions where id in (${marks})`, ids);
+      });
+      if (batch.length < batchSize) break;
+    }
+    await this.db.run('delete from schedule_fires where fire_at < ?', [cutoff]);
+    return { executions, logs };
+  }
+}

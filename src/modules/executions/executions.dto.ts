@@ -1,0 +1,122 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { PageQueryDto, toIso } from '../../common/http/validation';
+import { EXECUTION_STATES, type ExecutionRecord, type TaskRunRecord } from '../../engine/store/execution-types';
+
+export class TriggerExecutionDto {
+  @ApiPropertyOptional({ description: 'values for the workflow inputs (validated and coerced)', type: 'object', additionalProperties: true })
+  @IsOptional()
+  @IsObject({ message: 'inputs must be an object' })
+  inputs?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ description: 'string labels added to the execution', type: 'object', additionalProperties: { type: 'string' } })
+  @IsOptional()
+  @IsObject({ message: 'labels must be an object of strings' })
+  labels?: Record<string, string>;
+}
+
+export class TriggerQueryDto {
+  @ApiPropertyOptional({ description: "hold the response until the execution ends, at most this long (e.g. '30s', max 60s)" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(20)
+  wait?: string;
+}
+
+export class ExecutionListQueryDto extends PageQueryDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) workflowId?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) @Matches(/^[A-Za-z0-9._-]+$/, { message: 'namespace may contain letters, digits, dot, underscore and dash only' }) namespace?: string;
+  @ApiPropertyOptional({ enum: EXECUTION_STATES })
+  @IsOptional()
+  @IsIn(EXECUTION_STATES as unknown as string[], { message: `state must be one of ${EXECUTION_STATES.join(', ')}` })
+  state?: string;
+}
+
+export class ExecutionErrorDto {
+  @ApiProperty() message: string;
+  @ApiProperty({ nullable: true, type: String }) taskId: string | null;
+  @ApiPropertyOptional() kind?: string;
+}
+
+export class StateChangeDto {
+  @ApiProperty({ enum: EXECUTION_STATES }) state: string;
+  @ApiProperty({ format: 'date-time' }) at: string;
+}
+
+export class TaskRunDto {
+  @ApiProperty() id: string;
+  @ApiProperty() taskId: string;
+  @ApiProperty({ nullable: true, type: String }) parentTaskRunId: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'foreach iteration index' }) iteration: number | null;
+  @ApiProperty() attempt: number;
+  @ApiProperty({ enum: ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] }) state: string;
+  @ApiProperty({ format: 'date-time' }) startedAt: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;
+  @ApiProperty({ nullable: true, type: Number }) durationMs: number | null;
+  @ApiProperty({ nullable: true, description: 'task outputs (size-capped)' }) outputs: unknown;
+  @ApiProperty({ nullable: true, type: ExecutionErrorDto }) error: ExecutionErrorDto | null;
+
+  static from(run: TaskRunRecord): TaskRunDto {
+    return {
+      id: run.id,
+      taskId: run.taskId,
+      parentTaskRunId: run.parentTaskRunId,
+      iteration: run.iteration,
+      attempt: run.attempt,
+      state: run.state,
+      startedAt: toIso(run.startedAt)!,
+      endedAt: toIso(run.endedAt),
+      durationMs: run.endedAt === null ? null : run.endedAt - run.startedAt,
+      outputs: run.outputs,
+      error: run.error,
+    };
+  }
+}
+
+export class ExecutionDto {
+  @ApiProperty({ description: 'opaque, URL-safe, sortable by creation (ULID)' }) id: string;
+  @ApiProperty() workflowId: string;
+  @ApiProperty() namespace: string;
+  @ApiProperty({ description: 'the workflow revision this execution pinned' }) revision: number;
+  @ApiProperty({ enum: EXECUTION_STATES }) state: string;
+  @ApiProperty({ type: 'object', additionalProperties: true }) inputs: Record<string, unknown>;
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'taskId → that task’s outputs' }) outputs: Record<string, unknown> | null;
+  @ApiProperty({ nullable: true, type: ExecutionErrorDto }) error: ExecutionErrorDto | null;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) labels: Record<string, string>;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: '{type: api|cli|schedule|subflow, id?}' }) trigger: unknown;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;
+  @ApiProperty({ nullable: true, type: Number }) durationMs: number | null;
+  @ApiProperty({ type: [StateChangeDto] }) history: StateChangeDto[];
+  @ApiPropertyOptional({ type: [TaskRunDto], description: 'one entry per attempt (inspect only)' }) taskRuns?: TaskRunDto[];
+
+  static from(e: ExecutionRecord, taskRuns?: TaskRunRecord[]): ExecutionDto {
+    const dto: ExecutionDto = {
+      id: e.id,
+      workflowId: e.workflowId,
+      namespace: e.namespace,
+      revision: e.revision,
+      state: e.state,
+      inputs: e.inputs,
+      outputs: e.outputs,
+      error: e.error,
+      labels: e.labels,
+      trigger: e.trigger,
+      createdAt: toIso(e.createdAt)!,
+      startedAt: toIso(e.startedAt),
+      endedAt: toIso(e.endedAt),
+      durationMs: e.startedAt !== null && e.endedAt !== null ? e.endedAt - e.startedAt : null,
+      history: e.history.map((h) => ({ state: h.state, at: toIso(h.at)! })),
+    };
+    if (taskRuns) dto.taskRuns = taskRuns.map(TaskRunDto.from);
+    return dto;
+  }
+}
+
+export class ExecutionPageDto {
+  @ApiProperty({ type: [ExecutionDto] }) items: ExecutionDto[];
+  @ApiProperty() limit: number;
+  @ApiProperty() offset: number;
+  @ApiProperty() hasMore: boolean;
+}
