@@ -152,6 +152,73 @@ export function buildCli(): Command {
       process.stdout.write(`deleted ${id}\n`);
     });
 
+  const executions = program.command('executions').description('run and inspect executions (directly on the database, no HTTP)');
+  executions
+    .command('start <workflowId>')
+    .description('trigger an execution; with --wait, run it here (if no server claims it first) and wait for the end')
+    .option('-i, --input <key=value>', 'an input value (repeatable)', (value: string, previous: string[]) => [...previous, value], [])
+    .option('-w, --wait', 'wait for the execution to end; exit code 1 unless it succeeds')
+    .option('--timeout <seconds>', 'with --wait: give up after this many seconds', positiveInt, 3600)
+    .action(async (workflowId: string, opts: { input: string[]; wait?: boolean; timeout: number }, command: Command) => {
+      const inputs: Record<string, string> = {};
+      for (const pair of opts.input) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new InvalidArgumentError(`--input must be key=value, got '${pair}'`);
+        inputs[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const result = await withEngine(command, async (engine) => {
+        const { execution } = await engine.executions.trigger(workflowId, { inputs, trigger: { type: 'cli' } });
+        if (!opts.wait) return execution;
+        engine.start({ schedules: false, retention: false });
+        return engine.executions.wait(execution.id, opts.timeout * 1000);
+      });
+      printJson(result);
+      if (opts.wait && result.state !== 'SUCCESS') process.exitCode = 1;
+    });
+  executions
+    .command('list')
+    .option('--workflow <id>', 'only this workflow')
+    .option('--state <state>', 'only this state')
+    .option('--limit <n>', 'page size', positiveInt, 50)
+    .option('--offset <n>', 'skip this many', positiveInt, 0)
+    .action(async (opts: { workflow?: string; state?: string; limit: number; offset: number }, command: Command) => {
+      printJson(await withEngine(command, (engine) => engine.executions.list({ limit: opts.limit, offset: opts.offset, workflowId: opts.workflow, state: opts.state })));
+    });
+  executions
+    .command('inspect <id>')
+    .action(async (id: string, _opts, command: Command) => printJson(await withEngine(command, (engine) => engine.executions.get(id))));
+  executions
+    .command('cancel <id>')
+    .action(async (id: string, _opts, command: Command) => {
+      const execution = await withEngine(command, (engine) => engine.executions.cancel(id));
+      process.stdout.write(`${execution.id}: ${execution.state}\n`);
+    });
+  executions
+    .command('logs <id>')
+    .description('print the logs, oldest first; --follow keeps printing until the execution ends')
+    .option('-f, --follow', 'keep polling for new lines')
+    .action(async (id: string, opts: { follow?: boolean }, command: Command) => {
+      await withEngine(command, async (engine) => {
+        let after = 0;
+        for (;;) {
+          const page = await engine.executions.logs(id, { limit: 1000, offset: 0, after });
+          for (const line of [...page.items].reverse()) {
+            process.stdout.write(`${new Date(line.ts).toISOString()} ${line.level.padEnd(5)} ${line.taskId ?? '-'} ${line.message}\n`);
+            after = Math.max(after, line.id);
+          }
+          if (page.hasMore) continue;
+          if (!opts.follow) return;
+          const { execution } = await engine.executions.get(id);
+          if (['SUCCESS', 'FAILED', 'CANCELLED'].includes(execution.state)) {
+            const tail = await engine.executions.logs(id, { limit: 1000, offset: 0, after });
+            if (tail.items.length === 0) return;
+            continue;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      });
+    });
+
   return program;
 }
 

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { AddressPolicy } from '../../engine/tasks/ssrf';
 import { AppConfig } from './config.schema';
 
 export class ConfigError extends Error {
@@ -127,6 +128,11 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   const lines = flattenErrors(errors).map((line) => line.replace(/property (\S+) should not exist/, 'unknown setting'));
   if (lines.length) throw new ConfigError(lines);
 
+  try {
+    new AddressPolicy(config.engine.tasks.http);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
   if (config.engine.heartbeatMs >= config.engine.leaseMs) {
     throw new ConfigError([`engine.heartbeatMs (${config.engine.heartbeatMs}) must be smaller than engine.leaseMs (${config.engine.leaseMs})`]);
   }
