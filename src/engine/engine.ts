@@ -1,5 +1,3 @@
-import { LRUCache } from 'lru-cache';
-import type { WorkflowDefinition } from './dsl/types';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
@@ -71,8 +69,6 @@ export class Engine {
       maxBuffered: 1000,
       onError: (error) => this.logger.error({ err: error }, 'writing execution logs failed'),
     });
-    // Revisions are immutable, so a cached definition never goes stale.
-    const definitions = new LRUCache<string, WorkflowDefinition>({ max: 1000 });
     const deps: RunnerDeps = {
       store,
       tasks: builtInTaskTypes(),
@@ -83,15 +79,7 @@ export class Engine {
       maxOutputBytes: options.maxOutputBytes,
       now: Date.now,
       subflows: undefined as never, // set below: the service is also the subflow launcher
-      loadDefinition: async (id, revision) => {
-        const key = `${id}@${revision}`;
-        let definition = definitions.get(key);
-        if (!definition) {
-          definition = (await store.getWorkflowRevision(id, revision))?.definition;
-          if (definition) definitions.set(key, definition);
-        }
-        return definition ?? null;
-      },
+      loadDefinition: (id, revision) => this.workflows.definitionOf(id, revision),
     };
     this.pool = new WorkerPool(
       store,

@@ -1,5 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import { parseWorkflow } from './dsl';
-import { WORKFLOW_ID_PATTERN, type Diagnostic } from './dsl/types';
+import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
 import { InvalidWorkflowError, NotFoundError, ValidationError, WorkflowIdMismatchError } from './errors';
 import type { Page, StateStore, WorkflowRecord, WorkflowSummary } from './store/state-store';
 
@@ -33,10 +34,34 @@ export function assertWorkflowId(id: string, field = 'id'): void {
  * Shared by the HTTP module and the CLI so that validation is written once.
  */
 export class WorkflowCatalog {
+  // Revisions are immutable: a definition cached by id@revision never goes stale.
+  private readonly definitions = new LRUCache<string, WorkflowDefinition>({ max: 1000 });
+
   constructor(
     private readonly store: StateStore,
     private readonly options: { shellEnabled: boolean; now?: () => number },
   ) {}
+
+  /** The definition of one revision (cached; used by triggers and by the runner). */
+  async definitionOf(id: string, revision: number): Promise<WorkflowDefinition | null> {
+    const key = `${id}@${revision}`;
+    let definition = this.definitions.get(key);
+    if (!definition) {
+      definition = (await this.store.getWorkflowRevision(id, revision))?.definition;
+      if (definition) this.definitions.set(key, definition);
+    }
+    return definition ?? null;
+  }
+
+  /** The current revision's summary and definition, for triggering (no YAML parse, no source). */
+  async current(id: string, scope?: NamespaceScope): Promise<{ workflow: WorkflowSummary; definition: WorkflowDefinition }> {
+    assertWorkflowId(id);
+    const workflow = await this.store.getWorkflowSummary(id);
+    if (!workflow || !namespaceAllowed(workflow.namespace, scope)) throw new NotFoundError('workflow', id);
+    const definition = await this.definitionOf(id, workflow.revision);
+    if (!definition) throw new NotFoundError('workflow', id);
+    return { workflow, definition };
+  }
 
   private now(): number {
     return this.options.now ? this.options.now() : Date.now();

@@ -67,6 +67,12 @@ interface Scope {
 
 const LEVELS: Record<TaskLogLevel, LogLevelName> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 const CONTAINER_TYPES = new Set(['parallel', 'if', 'foreach']);
+/**
+ * Tasks with no side effect outside the engine and no waiting: their run is written once, in its
+ * final state. Were the process to die mid-way, re-running them is indistinguishable from the
+ * first run, so they need no RUNNING row (two fewer commits per task on the hot path).
+ */
+const INSTANT_TYPES = new Set(['log', 'output', 'fail']);
 const MAX_SUBFLOW_DEPTH = 10;
 
 export function retryDelayMs(policy: RetryPolicy, failures: number): number {
@@ -198,8 +204,7 @@ export class ExecutionRun {
     const outputs = this.deps.secrets.masker.size > 0 ? this.deps.secrets.masker.maskDeep(produced) : produced;
     if (error) error = { ...error, message: this.mask(error.message) };
     deps.logs.write(this.line(null, null, null, state === 'SUCCESS' ? 'INFO' : 'ERROR', `execution ${state}${error ? `: ${error.message}` : ''}`));
-    await deps.logs.flush();
-    return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now());
+    return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain());
   }
 
   private mask(text: string): string {
@@ -437,9 +442,22 @@ export class ExecutionRun {
         outputs: null,
         error: null,
       };
-      if (!(await deps.store.executions.insertTaskRun(this.fence, run))) throw new LeaseLostError();
+      const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;
+      if (!instant && !(await deps.store.executions.insertTaskRun(this.fence, run))) throw new LeaseLostError();
       previous.push(run);
       this.runsByKey.set(key, previous);
+      // instant runs are written once, in their final state
+      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }) => {
+        const endedAt = deps.now();
+        if (instant) {
+          return deps.store.executions.insertTaskRun(
+            this.fence,
+            { ...run, state: patch.state, endedAt, outputs: patch.outputs ?? null, error: patch.error ?? null },
+            deps.logs.drain(),
+          );
+        }
+        return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain());
+      };
 
       const { controller, dispose } = linkedController(scope.signal);
       const timer =
@@ -464,12 +482,9 @@ export class ExecutionRun {
         if (size > deps.maxOutputBytes) {
           throw new TaskFailure(`outputs are ${size} bytes; the limit is ${deps.maxOutputBytes} (engine.maxOutputBytes)`, 'OUTPUTS_TOO_LARGE');
         }
-        await deps.logs.flush();
         run.state = 'SUCCESS';
         run.outputs = outputs;
-        if (!(await deps.store.executions.updateTaskRun(this.fence, run.id, { state: 'SUCCESS', endedAt: deps.now(), outputs }))) {
-          throw new LeaseLostError();
-        }
+        if (!(await record({ state: 'SUCCESS', outputs }))) throw new LeaseLostError();
         this.setOutput(task.id, outputs, scope);
         return;
       } catch (error) {
@@ -481,8 +496,7 @@ export class ExecutionRun {
           run.state = executionStop.kind === 'TIMEOUT' || interrupted ? 'FAILED' : 'CANCELLED';
           run.error = { message: interrupted ? `interrupted: ${executionStop.message}` : executionStop.message, taskId: task.id, kind: interrupted ? 'INTERRUPTED' : executionStop.kind };
           if (executionStop.kind === 'TIMEOUT') this.lastFailedTaskId = task.id;
-          await deps.logs.flush();
-          await deps.store.executions.updateTaskRun(this.fence, run.id, { state: run.state, endedAt: deps.now(), error: run.error });
+          await record({ state: run.state, error: run.error });
           throw executionStop;
         }
         const taskStop = stopReasonOf(controller.signal);
@@ -493,10 +507,7 @@ export class ExecutionRun {
         failures += 1;
         const willRetry = failures < maxAttempts && task.retry !== null;
         deps.logs.write(this.line(task.id, run.id, attempt, 'ERROR', `attempt ${attempt} failed: ${message}`));
-        await deps.logs.flush();
-        if (!(await deps.store.executions.updateTaskRun(this.fence, run.id, { state: 'FAILED', endedAt: deps.now(), error: run.error }))) {
-          throw new LeaseLostError();
-        }
+        if (!(await record({ state: 'FAILED', error: run.error }))) throw new LeaseLostError();
         if (!willRetry) {
           this.lastFailedTaskId = task.id;
           throw new TaskFailedError(run.error);

@@ -75,9 +75,9 @@ export class ExecutionService implements SubflowLauncher {
   }
 
   async trigger(workflowId: string, request: TriggerRequest, scope?: NamespaceScope, depth = 0, parentExecutionId: string | null = null) {
-    const workflow = await this.workflows.get(workflowId, scope);
+    const { workflow, definition } = await this.workflows.current(workflowId, scope);
     if (!workflow.enabled) throw new ConflictError('WORKFLOW_DISABLED', `workflow '${workflowId}' is disabled; enable it with PATCH {"enabled": true}`);
-    const coerced = coerceInputs(workflow.definition.inputs, request.inputs);
+    const coerced = coerceInputs(definition.inputs, request.inputs);
     if (!coerced.ok) throw new InvalidInputsError(coerced.problems);
     const key = request.idempotencyKey ?? null;
     const hash = key === null ? null : createHash('sha256').update(canonicalJson({ inputs: request.inputs ?? {}, labels: request.labels ?? {} })).digest('hex');
@@ -87,11 +87,11 @@ export class ExecutionService implements SubflowLauncher {
       namespace: workflow.namespace,
       revision: workflow.revision,
       inputs: coerced.inputs,
-      labels: { ...workflow.definition.labels, ...(request.labels ?? {}) },
+      labels: { ...definition.labels, ...(request.labels ?? {}) },
       trigger: request.trigger ?? { type: 'api' },
       createdAt: this.now(),
-      concurrencyLimit: workflow.definition.concurrency?.limit ?? null,
-      timeoutMs: workflow.definition.timeoutMs,
+      concurrencyLimit: definition.concurrency?.limit ?? null,
+      timeoutMs: definition.timeoutMs,
       parentExecutionId,
       depth,
       idempotencyKey: key,

@@ -28,6 +28,20 @@ export class LogWriter {
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs);
   }
 
+  /**
+   * Hands over everything buffered so far, so the caller can store it in the same transaction
+   * as the task run it is writing (one commit, and the lines are durable with the state).
+   */
+  drain(): NewLogLine[] {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.buffer;
+    this.buffer = [];
+    return batch;
+  }
+
   /** Writes everything buffered so far; resolves when it is stored. */
   flush(): Promise<void> {
     if (this.timer) {

@@ -60,26 +60,32 @@ export interface Sqlite3Database {
   readonly inTransaction: boolean;
 }
 
-/** Serializes transactions against every other statement of the process (one connection). */
-class TransactionGate {
-  private tail: Promise<void> = Promise.resolve();
-  held = false;
+/**
+ * First-come-first-served ownership of the single connection. Statements run synchronously
+ * when nobody holds it (the common case: no promise hop); while a transaction holds it (it may
+ * await between statements) everyone queues in arrival order, so neither side starves.
+ */
+class ConnectionLock {
+  private locked = false;
+  private readonly waiters: (() => void)[] = [];
 
-  async enter(): Promise<() => void> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((resolve) => (release = resolve));
-    await previous;
-    this.held = true;
-    return () => {
-      this.held = false;
-      release();
-    };
+  get free(): boolean {
+    return !this.locked && this.waiters.length === 0;
   }
 
-  /** resolves once no transaction holds the connection */
-  async idle(): Promise<void> {
-    while (this.held) await this.tail;
+  acquire(): Promise<void> {
+    if (this.free) {
+      this.locked = true;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** hands the connection to the next waiter, or frees it */
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.locked = false;
   }
 }
 
@@ -101,7 +107,7 @@ export class SqliteSqlClient implements SqlClient {
 
   constructor(
     private readonly db: Sqlite3Database,
-    private readonly gate = new TransactionGate(),
+    private readonly lock = new ConnectionLock(),
     private readonly statements = new Map<string, Sqlite3Statement>(),
     private readonly insideTransaction = false,
   ) {}
@@ -130,8 +136,13 @@ export class SqliteSqlClient implements SqlClient {
   }
 
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    if (!this.insideTransaction && this.gate.held) await this.gate.idle();
-    return this.execAll<T>(sql, params);
+    if (this.insideTransaction || this.lock.free) return this.execAll<T>(sql, params);
+    await this.lock.acquire();
+    try {
+      return this.execAll<T>(sql, params);
+    } finally {
+      this.lock.release();
+    }
   }
 
   async get<T>(sql: string, params: readonly SqlParam[] = []): Promise<T | undefined> {
@@ -139,19 +150,24 @@ export class SqliteSqlClient implements SqlClient {
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    if (!this.insideTransaction && this.gate.held) await this.gate.idle();
-    return this.execRun(sql, params);
+    if (this.insideTransaction || this.lock.free) return this.execRun(sql, params);
+    await this.lock.acquire();
+    try {
+      return this.execRun(sql, params);
+    } finally {
+      this.lock.release();
+    }
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     if (this.insideTransaction) return fn(this); // nested: join the outer transaction
-    const release = await this.gate.enter();
+    await this.lock.acquire();
     try {
       // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other
       // processes), so a transaction never fails half-way when it upgrades to writing.
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn(new SqliteSqlClient(this.db, this.gate, this.statements, true));
+        const result = await fn(new SqliteSqlClient(this.db, this.lock, this.statements, true));
         this.db.exec('COMMIT');
         return result;
       } catch (error) {
@@ -159,7 +175,7 @@ export class SqliteSqlClient implements SqlClient {
         throw error;
       }
     } finally {
-      release();
+      this.lock.release();
     }
   }
 }

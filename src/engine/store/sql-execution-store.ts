@@ -1,3 +1,4 @@
+import { encodeTime } from 'ulidx';
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
 import { namespaceFilterSql } from './sql-state-store';
 import {
@@ -132,7 +133,24 @@ export class SqlExecutionStore {
         e.idempotencyHash,
       ],
     );
-    if (changed > 0) return { created: true, execution: (await this.getExecution(e.id))! };
+    if (changed > 0) {
+      return {
+        created: true,
+        execution: {
+          ...e,
+          state: 'QUEUED',
+          outputs: null,
+          error: null,
+          history: [{ state: 'QUEUED', at: e.createdAt }],
+          startedAt: null,
+          endedAt: null,
+          owner: null,
+          leaseExpiresAt: null,
+          attempt: 0,
+          cancelRequested: false,
+        },
+      };
+    }
     if (e.idempotencyKey !== null) {
       const existing = await this.findByIdempotencyKey(e.workflowId, e.idempotencyKey);
       if (existing) return { created: false, execution: existing };
@@ -207,7 +225,7 @@ export class SqlExecutionStore {
 
   /** Heartbeat: extends the lease of everything this owner runs. */
   renewLeases(owner: string, leaseExpiresAt: number): Promise<number> {
-    return this.db.run(`update executions set lease_expires_at = ? where owner = ? and state in ${ACTIVE}`, [leaseExpiresAt, owner]);
+    return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [leaseExpiresAt, owner]);
   }
 
   /** Executions of this owner that someone asked to cancel (possibly through another process). */
@@ -255,7 +273,14 @@ export class SqlExecutionStore {
     outputs: Record<string, unknown> | null,
     error: ExecutionError | null,
     now: number,
+    lines: readonly NewLogLine[] = [],
   ): Promise<boolean> {
+    if (lines.length > 0) {
+      return this.db.transaction(async (tx) => {
+        await this.appendLogsOn(tx, lines);
+        return new SqlExecutionStore(tx).finishExecution(fence, state, outputs, error, now);
+      });
+    }
     const changed = await this.db.run(
       `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
               history = ${this.appendHistory()}
@@ -297,8 +322,20 @@ export class SqlExecutionStore {
 
   // ---- task runs ----------------------------------------------------------------------------
 
-  async insertTaskRun(fence: Fence, run: TaskRunRecord): Promise<boolean> {
-    const changed = await this.db.run(
+  /**
+   * Writes a task run, and the log lines buffered so far in the same transaction: one commit
+   * instead of two, and a finished task's lines are durable with its state.
+   */
+  async insertTaskRun(fence: Fence, run: TaskRunRecord, lines: readonly NewLogLine[] = []): Promise<boolean> {
+    if (lines.length === 0) return this.insertTaskRunOn(this.db, fence, run);
+    return this.db.transaction(async (tx) => {
+      await this.appendLogsOn(tx, lines);
+      return this.insertTaskRunOn(tx, fence, run);
+    });
+  }
+
+  private async insertTaskRunOn(db: SqlClient, fence: Fence, run: TaskRunRecord): Promise<boolean> {
+    const changed = await db.run(
       `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error)
        select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where ${this.fenceSql()}`,
       [
@@ -324,8 +361,22 @@ export class SqlExecutionStore {
     fence: Fence,
     id: string,
     patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
+    lines: readonly NewLogLine[] = [],
   ): Promise<boolean> {
-    const changed = await this.db.run(
+    if (lines.length === 0) return this.updateTaskRunOn(this.db, fence, id, patch);
+    return this.db.transaction(async (tx) => {
+      await this.appendLogsOn(tx, lines);
+      return this.updateTaskRunOn(tx, fence, id, patch);
+    });
+  }
+
+  private async updateTaskRunOn(
+    db: SqlClient,
+    fence: Fence,
+    id: string,
+    patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
+  ): Promise<boolean> {
+    const changed = await db.run(
       `update task_runs set state = ?, ended_at = ?, outputs = ?, error = ? where id = ? and ${this.fenceSql()}`,
       [
         patch.state,
@@ -349,18 +400,20 @@ export class SqlExecutionStore {
   /** One multi-row insert per chunk, all in one transaction: batching is what makes ingest fast. */
   async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
     if (lines.length === 0) return;
+    await this.db.transaction((tx) => this.appendLogsOn(tx, lines));
+  }
+
+  private async appendLogsOn(db: SqlClient, lines: readonly NewLogLine[]): Promise<void> {
     const CHUNK = 200;
-    await this.db.transaction(async (tx) => {
-      for (let start = 0; start < lines.length; start += CHUNK) {
-        const chunk = lines.slice(start, start + CHUNK);
-        const params: SqlParam[] = [];
-        for (const l of chunk) params.push(l.executionId, l.taskId, l.taskRunId, l.attempt, LOG_LEVELS[l.level], l.ts, l.message);
-        await tx.run(
-          `insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          params,
-        );
-      }
-    });
+    for (let start = 0; start < lines.length; start += CHUNK) {
+      const chunk = lines.slice(start, start + CHUNK);
+      const params: SqlParam[] = [];
+      for (const l of chunk) params.push(l.executionId, l.taskId, l.taskRunId, l.attempt, LOG_LEVELS[l.level], l.ts, l.message);
+      await db.run(
+        `insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        params,
+      );
+    }
   }
 
   /**
@@ -438,10 +491,12 @@ export class SqlExecutionStore {
   async purgeFinishedBefore(cutoff: number, batchSize = 500): Promise<{ executions: number; logs: number }> {
     let executions = 0;
     let logs = 0;
+    // ULIDs start with their creation time, so "created before the cutoff" is a key range.
+    const idBound = encodeTime(cutoff, 10);
     for (;;) {
       const batch = await this.db.all<{ id: string }>(
-        `select id from executions where ended_at is not null and ended_at < ? limit ?`,
-        [cutoff, batchSize],
+        `select id from executions where id < ? and state in ('SUCCESS', 'FAILED', 'CANCELLED') and ended_at < ? limit ?`,
+        [idBound, cutoff, batchSize],
       );
       if (batch.length === 0) break;
       const ids = batch.map((b) => b.id);

@@ -111,6 +111,11 @@ export class SqlStateStore implements StateStore {
     return row ? toRecord(row) : null;
   }
 
+  async getWorkflowSummary(id: string): Promise<WorkflowSummary | null> {
+    const row = await this.db.get<WorkflowRow>(`select ${SUMMARY_COLUMNS} from workflows where id = ?`, [id]);
+    return row ? toSummary(row) : null;
+  }
+
   async getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null> {
     const row = await this.db.get<WorkflowRow>(
       `select r.workflow_id as id, r.namespace, null as description, 1 as enabled, r.revision,

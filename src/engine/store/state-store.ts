@@ -55,6 +55,8 @@ export interface StateStore {
 
   listWorkflows(query: WorkflowListQuery): Promise<Page<WorkflowSummary>>;
   getWorkflow(id: string): Promise<WorkflowRecord | null>;
+  /** the summary only (no source, no definition): cheap, for hot paths that cache definitions */
+  getWorkflowSummary(id: string): Promise<WorkflowSummary | null>;
   getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null>;
   /** creates or bumps the revision atomically; `created` tells which */
   applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }>;

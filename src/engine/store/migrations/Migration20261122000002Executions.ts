@@ -39,8 +39,8 @@ export class Migration20261122000002Executions extends Migration {
     // the claim counts RUNNING executions per workflow for concurrency limits
     this.addSql('create index executions_workflow_state_idx on executions (workflow_id, state)');
     this.addSql('create index executions_namespace_idx on executions (namespace, id)');
-    this.addSql('create index executions_owner_idx on executions (owner)');
-    this.addSql('create index executions_ended_idx on executions (ended_at)');
+    // No index on owner or ended_at: every state change would have to maintain them. Owner
+    // lookups go through the (small) set of active states; retention uses the ULID key.
     this.addSql(
       'create unique index executions_idempotency_idx on executions (workflow_id, idempotency_key) where idempotency_key is not null',
     );
