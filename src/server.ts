@@ -56,7 +56,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
         'Authenticate with "Authorization: Bearer <key>" or "X-API-Key: <key>"; when both are sent, Authorization wins.',
     )
     .setVersion(VERSION)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'API key as a Bearer token' }, 'bearer')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key as a Bearer token' }, 'bearer')
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'apiKey')
     .addSecurityRequirements('bearer')
     .addSecurityRequirements('apiKey')
@@ -87,6 +87,19 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     connectionTimeout: config.server.requestTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,
+    // Ids are checked by the routes (400 VALIDATION_ERROR), not cut off by the router (414).
+    maxParamLength: 1024,
+    // Router-level failures (bad percent-encoding, ...) leave in the one error shape too.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      reply.header('x-request-id', request.id);
+      sendError(reply, request, Object.assign(error, { statusCode: 400 }), { error: () => undefined });
+    },
+    // A malformed HTTP request never reaches a route: answer it in the error shape as well.
+    clientErrorHandler: (error: Error & { code?: string }, socket: import('node:net').Socket) => {
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify({ error: { code: 'VALIDATION_ERROR', message: 'malformed HTTP request' } });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
     // A caller's X-Request-Id is kept when it is sane, so traces join up across services.
     genReqId: (req: IncomingMessage) => {
       const incoming = req.headers['x-request-id'];

@@ -124,7 +124,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   if (problems.length) throw new ConfigError(problems);
 
   const config = plainToInstance(AppConfig, merged);
-  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, stopAtFirstError: true });
   const lines = flattenErrors(errors).map((line) => line.replace(/property (\S+) should not exist/, 'unknown setting'));
   if (lines.length) throw new ConfigError(lines);
 

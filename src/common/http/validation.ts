@@ -26,6 +26,7 @@ export function createValidationPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,
     transform: true,
+    stopAtFirstError: true,
     transformOptions: { enableImplicitConversion: false },
     exceptionFactory: (errors) => {
       const details = flatten(errors);

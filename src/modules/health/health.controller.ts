@@ -1,5 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorResponseDto } from '../../common/errors/api-error';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../../common/auth/decorators';
 import { EngineProvider } from '../engine/engine.provider';
@@ -16,23 +17,28 @@ export class HealthController {
   ) {}
 
   @Get()
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiOperation({ summary: 'Overall health (same checks as readiness)' })
+  @ApiResponse({ status: 200, description: 'healthy: terminus report {status, info, error, details}' })
+  @ApiResponse({ status: 503, type: ErrorResponseDto, description: 'not ready: code NOT_READY, details = the terminus report' })
   check() {
     return this.ready();
   }
 
   /** Liveness checks nothing external: a slow database must not get the pod restarted. */
   @Get('live')
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiOperation({ summary: 'Liveness: the process is up (no dependency checks)' })
+  @ApiResponse({ status: 200, description: 'alive' })
   live() {
     return this.health.check([() => this.indicators.check('process').up({ pid: process.pid })]);
   }
 
   @Get('ready')
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiOperation({ summary: 'Readiness: store reachable, engine initialized, not draining; 503 otherwise' })
+  @ApiResponse({ status: 200, description: 'ready: terminus report {status, info, error, details}' })
+  @ApiResponse({ status: 503, type: ErrorResponseDto, description: 'not ready: code NOT_READY, details = the terminus report' })
   ready() {
     return this.health.check([
       async () => {

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Put, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
@@ -69,6 +69,7 @@ export class WorkflowsController {
   @HttpCode(204)
   @RequireScopes('workflows:write')
   @ApiOperation({ summary: 'Delete a workflow (its execution history is kept)' })
+  @ApiResponse({ status: 204, description: 'deleted' })
   @ApiErrors(400, 401, 403, 404)
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
     await this.engine.workflows.delete(id, principal.namespaces);
