@@ -3,9 +3,8 @@ import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import type { IncomingMessage } from 'node:http';
-import { ApiKeyAuthenticator } from './common/auth/api-key-authenticator';
-import { ApiKeyGuard } from './common/auth/api-key.guard';
-import { StaticKeySet } from './common/auth/static-keys';
+import { ApiKeyGuard, FAILED_AUTH_LIMITER } from './common/auth/api-key.guard';
+import { FailedAuthLimiter } from './common/auth/failed-auth-limiter';
 import type { AppConfig } from './common/config/config.schema';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ContentTypeGuard } from './common/http/content-type.guard';
@@ -18,6 +17,8 @@ import { HealthModule } from './modules/health/health.module';
 import { WorkflowsModule } from './modules/workflows/workflows.module';
 import { ExecutionsModule } from './modules/executions/executions.module';
 import { LogsModule } from './modules/logs/logs.module';
+import { ApiKeysModule } from './modules/api-keys/api-keys.module';
+import { AuditModule } from './modules/audit/audit.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -58,10 +59,12 @@ export class AppModule {
         WorkflowsModule,
         ExecutionsModule,
         LogsModule,
+        ApiKeysModule,
+        AuditModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
-        { provide: ApiKeyAuthenticator, useValue: new ApiKeyAuthenticator(new StaticKeySet(config.server.apiKeys)) },
+        { provide: FAILED_AUTH_LIMITER, useValue: new FailedAuthLimiter(config.auth.failedAttemptsLimit, config.auth.failedAttemptsWindowMs) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: ContentTypeGuard },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

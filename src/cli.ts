@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { sha256Hex } from './common/auth/static-keys';
+import { CLI_PRINCIPAL } from './engine/access/api-keys';
+import { SCOPES } from './engine/access/scopes';
+import { parseDurationMs } from './engine/dsl';
+import type { ApiKeyRecord } from './engine/store/sql-access-store';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError, loadConfig } from './common/config/load-config';
 import { Engine } from './engine/engine';
@@ -58,24 +59,26 @@ function positiveInt(value: string): number {
   return n;
 }
 
-const QUICKSTART_KEY_FILE = 'data/local-admin-key.sha256';
+const QUICKSTART_LABEL = 'local-admin';
+
+function parseExpiresIn(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === null || ms <= 0) throw new InvalidArgumentError("must be a duration such as '30d', '12h' or 'PT1H'");
+  return ms;
+}
 
 /**
- * Local first run: mints an admin key once, prints it once, keeps only its hash on disk,
- * then serves on ./data/autokestra.db.
+ * Local first run: mints a managed admin key when no key can authenticate yet, prints it once
+ * (only its SHA-256 is stored), then serves on ./data/autokestra.db.
  */
 async function quickstart(command: Command): Promise<void> {
-  const keyFile = resolve(process.cwd(), QUICKSTART_KEY_FILE);
   const config = configFrom(command);
-  let entry: string;
-  if (existsSync(keyFile)) {
-    entry = readFileSync(keyFile, 'utf8').trim();
-    process.stdout.write(`Using the local admin key minted earlier (its hash is in ${QUICKSTART_KEY_FILE}; delete that file to mint a new one).\n`);
-  } else {
-    const plaintext = `ak_${randomBytes(32).toString('base64url')}`;
-    entry = `sha256:${sha256Hex(plaintext)}`;
-    mkdirSync(dirname(keyFile), { recursive: true });
-    writeFileSync(keyFile, `${entry}\n`, { mode: 0o600 });
+  await withEngine(command, async (engine) => {
+    if (engine.apiKeys.hasStaticKeys || (await engine.apiKeys.hasActiveManagedKey())) {
+      process.stdout.write('An API key already exists for this database; no new key was minted (create more with `autokestra api-keys create`).\n');
+      return;
+    }
+    const { plaintext } = await engine.apiKeys.create(CLI_PRINCIPAL, { label: QUICKSTART_LABEL, scopes: ['admin'], idempotent: true });
     process.stdout.write(
       [
         '',
@@ -88,12 +91,16 @@ async function quickstart(command: Command): Promise<void> {
         '',
       ].join('\n'),
     );
-  }
-  config.server.apiKeys = [...config.server.apiKeys, entry];
+  });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
-      const { bootstrap } = require('./main') as typeof import('./main.js');
+  const { bootstrap } = require('./main') as typeof import('./main.js');
   const server = await bootstrap(config);
   process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${config.database.url})\n`);
+}
+
+function printKey(key: ApiKeyRecord, plaintext?: string | null): void {
+  const { previousPrefix: _p, previousValidUntil: _v, lastUsedIp: _ip, ...visible } = key;
+  printJson(plaintext ? { ...visible, key: plaintext } : visible);
 }
 
 export function buildCli(): Command {
@@ -221,6 +228,49 @@ export function buildCli(): Command {
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
       });
+    });
+
+  const apiKeys = program.command('api-keys').description('manage API keys (directly on the database; this is how the first key is minted)');
+  apiKeys
+    .command('create')
+    .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`)
+    .option('--label <label>', 'unique label')
+    .option('--namespaces <list>', "comma-separated allow-list, e.g. 'team-a,ops.*'")
+    .option('--expires-in <duration>', "e.g. '30d', '12h'", parseExpiresIn)
+    .description('create a key and print its plaintext once')
+    .action(async (opts: { scopes: string; label?: string; namespaces?: string; expiresIn?: number }, command: Command) => {
+      const { key, plaintext } = await withEngine(command, (engine) =>
+        engine.apiKeys.create(CLI_PRINCIPAL, {
+          label: opts.label,
+          scopes: opts.scopes.split(',').map((s) => s.trim()).filter(Boolean),
+          namespaces: opts.namespaces ? opts.namespaces.split(',').map((s) => s.trim()).filter(Boolean) : null,
+          expiresAt: opts.expiresIn ? Date.now() + opts.expiresIn : null,
+        }),
+      );
+      printKey(key, plaintext);
+      process.stderr.write('Store the key now: it is not shown again.\n');
+    });
+  apiKeys
+    .command('list')
+    .option('--limit <n>', 'page size', positiveInt, 50)
+    .option('--offset <n>', 'skip this many', positiveInt, 0)
+    .action(async (opts: { limit: number; offset: number }, command: Command) => {
+      const page = await withEngine(command, (engine) => engine.apiKeys.list(opts.limit, opts.offset));
+      for (const key of page.items) printKey(key);
+    });
+  apiKeys
+    .command('revoke <id>')
+    .action(async (id: string, _opts, command: Command) => {
+      const key = await withEngine(command, (engine) => engine.apiKeys.revoke(CLI_PRINCIPAL, id));
+      process.stdout.write(`revoked ${key.id} (${key.prefix})\n`);
+    });
+  apiKeys
+    .command('rotate <id>')
+    .option('--grace <seconds>', 'seconds the old key keeps working', positiveInt, 0)
+    .action(async (id: string, opts: { grace: number }, command: Command) => {
+      const { key, plaintext } = await withEngine(command, (engine) => engine.apiKeys.rotate(CLI_PRINCIPAL, id, opts.grace));
+      printKey(key, plaintext);
+      process.stderr.write('Store the key now: it is not shown again.\n');
     });
 
   return program;

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import helmet from '@fastify/helmet';
 import { Logger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { AppModule } from './app.module';
@@ -35,17 +36,21 @@ export interface StartServerOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** Refuses to start without a usable key: a service reachable without auth is never the default. */
-export function assertAuthConfigured(config: AppConfig): void {
+/** Static key entries must be long enough (checked before anything opens). */
+export function assertStaticKeysValid(config: AppConfig): void {
   const problems = staticKeyProblems(config.server.apiKeys);
   if (problems.length) throw new ConfigError(problems);
-  if (config.server.apiKeys.length === 0) {
-    throw new ConfigError([
-      'no API key is configured, and the API refuses to run unauthenticated. Configure one: set AUTOKESTRA_API_KEYS=<key of >= 32 chars> ' +
-        '(e.g. $(openssl rand -base64 32)), or list keys under server.apiKeys in config.yaml (plaintext or sha256:<hex>), ' +
-        'or run `npm run quickstart` to mint a local admin key',
-    ]);
-  }
+}
+
+/** Refuses to start without a usable key: a service reachable without auth is never the default. */
+export async function assertAuthConfigured(engine: Engine): Promise<void> {
+  if (engine.apiKeys.hasStaticKeys || (await engine.apiKeys.hasActiveManagedKey())) return;
+  throw new ConfigError([
+    'no API key can authenticate, and the API refuses to run unauthenticated. Either mint a managed key: ' +
+      '`autokestra api-keys create --label admin --scopes admin` (or `npm run quickstart` locally), ' +
+      'or configure a static key: AUTOKESTRA_API_KEYS=<key of >= 32 chars> (e.g. $(openssl rand -base64 32)) ' +
+      'or server.apiKeys in config.yaml (plaintext or sha256:<hex>)',
+  ]);
 }
 
 export function buildOpenApiDocument(app: NestFastifyApplication) {
@@ -76,9 +81,15 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
  * Shared by `autokestra serve`, the tests and the benchmarks.
  */
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
-  assertAuthConfigured(config);
+  assertStaticKeysValid(config);
   const logger = createRootLogger(config.logging.level, options.logDestination);
   const engine = await Engine.open(engineOptionsFrom(config, logger.child({ component: 'engine' })));
+  try {
+    await assertAuthConfigured(engine);
+  } catch (error) {
+    await engine.shutdown();
+    throw error;
+  }
 
   const adapter = new FastifyAdapter({
     bodyLimit: config.server.bodyLimitBytes,
@@ -137,8 +148,19 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     { parseAs: 'string' },
     (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
   );
+  // Security headers on every response. HSTS only when the request came over TLS (directly,
+  // or per X-Forwarded-Proto from a trusted proxy): on plain HTTP it would be meaningless.
+  await app.register(helmet as never, {
+    global: true,
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    hsts: false,
+    crossOriginEmbedderPolicy: false,
+  });
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     reply.header('x-request-id', request.id);
+    if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     done();
   });
   // Errors raised by Fastify itself (body parsing, limits) leave in the same shape as the rest.

@@ -1,3 +1,6 @@
+import { ApiKeyManager } from './access/api-keys';
+import { AuditLog } from './access/audit';
+import { StaticKeySet } from './access/static-keys';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
@@ -34,6 +37,9 @@ export interface EngineOptions {
   retention: { days: number; sweepIntervalMs: number };
   secretsFile: string | null;
   env?: NodeJS.ProcessEnv;
+  /** static keys from configuration (plaintext >= 32 chars or sha256:<hex>) */
+  staticApiKeys: readonly string[];
+  auth: { keyCacheTtlMs: number; lastUsedWriteIntervalMs: number; failureAuditWindowMs: number };
 }
 
 export type EngineState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -51,6 +57,8 @@ export class Engine {
   readonly executions: ExecutionService;
   readonly logger: EngineLogger;
   readonly secrets: SecretStore;
+  readonly audit: AuditLog;
+  readonly apiKeys: ApiKeyManager;
   private readonly pool: WorkerPool;
   private readonly scheduler: Scheduler;
   private readonly retention: RetentionSweeper;
@@ -63,7 +71,12 @@ export class Engine {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.secrets = new SecretStore(options.env ?? process.env, options.secretsFile);
-    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled });
+    this.audit = new AuditLog(store.access, { failureWindowMs: options.auth.failureAuditWindowMs, logger: this.logger });
+    this.apiKeys = new ApiKeyManager(store.access, this.audit, new StaticKeySet(options.staticApiKeys), {
+      cacheTtlMs: options.auth.keyCacheTtlMs,
+      lastUsedWriteIntervalMs: options.auth.lastUsedWriteIntervalMs,
+    });
+    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled }, this.audit);
     this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
       flushIntervalMs: 50,
       maxBuffered: 1000,
@@ -88,7 +101,7 @@ export class Engine {
       this.logger,
       (id) => this.executions.notifyFinished(id),
     );
-    this.executions = new ExecutionService(store, this.workflows, this.pool);
+    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit);
     deps.subflows = this.executions;
     this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke());
     this.retention = new RetentionSweeper(store, { days: options.retention.days, intervalMs: options.retention.sweepIntervalMs }, this.logger);
@@ -141,6 +154,7 @@ export class Engine {
     this.retention.stop();
     await this.pool.shutdown(this.options.shutdownGraceMs);
     await this.logWriter.flush();
+    await this.audit.close();
     await this.store.close();
   }
 }

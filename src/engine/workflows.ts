@@ -1,5 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { parseWorkflow } from './dsl';
+import type { AuditLog } from './access/audit';
+import type { Caller } from './access/scopes';
 import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
 import { InvalidWorkflowError, NotFoundError, ValidationError, WorkflowIdMismatchError } from './errors';
 import type { Page, StateStore, WorkflowRecord, WorkflowSummary } from './store/state-store';
@@ -13,6 +15,8 @@ export interface WorkflowListOptions {
 
 /** What the caller may see: `undefined` = everything; otherwise namespace patterns (`team.*`). */
 export type NamespaceScope = readonly string[] | undefined;
+
+const ANONYMOUS: Caller = { actor: 'cli', ip: null };
 
 export function namespaceAllowed(namespace: string, scope: NamespaceScope): boolean {
   if (!scope) return true;
@@ -40,6 +44,7 @@ export class WorkflowCatalog {
   constructor(
     private readonly store: StateStore,
     private readonly options: { shellEnabled: boolean; now?: () => number },
+    private readonly audit?: AuditLog,
   ) {}
 
   /** The definition of one revision (cached; used by triggers and by the runner). */
@@ -54,7 +59,8 @@ export class WorkflowCatalog {
   }
 
   /** The current revision's summary and definition, for triggering (no YAML parse, no source). */
-  async current(id: string, scope?: NamespaceScope): Promise<{ workflow: WorkflowSummary; definition: WorkflowDefinition }> {
+  async current(id: string, caller?: Caller): Promise<{ workflow: WorkflowSummary; definition: WorkflowDefinition }> {
+    const scope = caller?.namespaces;
     assertWorkflowId(id);
     const workflow = await this.store.getWorkflowSummary(id);
     if (!workflow || !namespaceAllowed(workflow.namespace, scope)) throw new NotFoundError('workflow', id);
@@ -71,7 +77,8 @@ export class WorkflowCatalog {
    * Validates `source` and stores it as the next revision. `expectedId` is the id from the URL
    * (or undefined for the CLI, which takes the id from the file).
    */
-  async apply(source: string, expectedId?: string, scope?: NamespaceScope): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+  async apply(source: string, expectedId?: string, caller: Caller = ANONYMOUS): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    const scope = caller.namespaces;
     if (expectedId !== undefined) assertWorkflowId(expectedId);
     if (source.trim().length === 0) {
       throw new InvalidWorkflowError([{ path: '', message: 'the workflow YAML is empty' }]);
@@ -92,7 +99,7 @@ export class WorkflowCatalog {
       const current = await this.store.getWorkflow(definition.id);
       if (current && !namespaceAllowed(current.namespace, scope)) throw new NotFoundError('workflow', definition.id);
     }
-    return this.store.applyWorkflow({
+    const applied = await this.store.applyWorkflow({
       id: definition.id,
       namespace: definition.namespace,
       description: definition.description,
@@ -100,29 +107,40 @@ export class WorkflowCatalog {
       definition,
       now: this.now(),
     });
+    this.audit?.record(caller, {
+      action: 'workflow.apply',
+      resourceType: 'workflow',
+      resourceId: definition.id,
+      namespace: definition.namespace,
+      details: { revision: applied.workflow.revision, created: applied.created },
+    });
+    return applied;
   }
 
-  list(options: WorkflowListOptions, scope?: NamespaceScope): Promise<Page<WorkflowSummary>> {
-    return this.store.listWorkflows({ ...options, namespaces: scope });
+  list(options: WorkflowListOptions, caller?: Caller): Promise<Page<WorkflowSummary>> {
+    return this.store.listWorkflows({ ...options, namespaces: caller?.namespaces });
   }
 
-  async get(id: string, scope?: NamespaceScope): Promise<WorkflowRecord> {
+  async get(id: string, caller?: Caller): Promise<WorkflowRecord> {
+    const scope = caller?.namespaces;
     assertWorkflowId(id);
     const workflow = await this.store.getWorkflow(id);
     if (!workflow || !namespaceAllowed(workflow.namespace, scope)) throw new NotFoundError('workflow', id);
     return workflow;
   }
 
-  async setEnabled(id: string, enabled: boolean, scope?: NamespaceScope): Promise<WorkflowRecord> {
-    await this.get(id, scope);
+  async setEnabled(id: string, enabled: boolean, caller: Caller = ANONYMOUS): Promise<WorkflowRecord> {
+    await this.get(id, caller);
     const workflow = await this.store.setWorkflowEnabled(id, enabled, this.now());
     if (!workflow) throw new NotFoundError('workflow', id);
+    this.audit?.record(caller, { action: enabled ? 'workflow.enable' : 'workflow.disable', resourceType: 'workflow', resourceId: id, namespace: workflow.namespace });
     return workflow;
   }
 
-  async delete(id: string, scope?: NamespaceScope): Promise<WorkflowRecord> {
-    const workflow = await this.get(id, scope);
+  async delete(id: string, caller: Caller = ANONYMOUS): Promise<WorkflowRecord> {
+    const workflow = await this.get(id, caller);
     if (!(await this.store.deleteWorkflow(id))) throw new NotFoundError('workflow', id);
+    this.audit?.record(caller, { action: 'workflow.delete', resourceType: 'workflow', resourceId: id, namespace: workflow.namespace, details: { revision: workflow.revision } });
     return workflow;
   }
 }

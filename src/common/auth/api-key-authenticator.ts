@@ -1,6 +1,4 @@
 import { ApiError } from '../errors/api-error';
-import type { Principal } from './scopes';
-import { sha256Hex, StaticKeySet } from './static-keys';
 
 export interface PresentedCredentials {
   authorization?: string | string[];
@@ -25,17 +23,4 @@ export function extractPresentedKey(headers: PresentedCredentials): string | und
     return value.length > 0 ? value : undefined;
   }
   return undefined;
-}
-
-/** Resolves a presented key to a Principal, or throws the matching 401. */
-export class ApiKeyAuthenticator {
-  constructor(private readonly staticKeys: StaticKeySet) {}
-
-  async authenticate(presented: string): Promise<Principal> {
-    // Bound the work an attacker can make us do per request.
-    if (presented.length > 512) throw new ApiError('INVALID_API_KEY', 'the API key is not valid');
-    const principal = this.staticKeys.match(sha256Hex(presented));
-    if (principal) return principal;
-    throw new ApiError('INVALID_API_KEY', 'the API key is not valid');
-  }
 }

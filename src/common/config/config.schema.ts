@@ -79,7 +79,20 @@ export class SecretsConfig {
   @IsOptional() @IsString() file: string | null;
 }
 
+export class AuthConfig {
+  /** how long another process may keep using a key after it was disabled, revoked or rotated */
+  @IsInt() @Min(0) @Max(60_000) keyCacheTtlMs: number;
+  /** lastUsedAt is written at most this often per key */
+  @IsInt() @Min(0) lastUsedWriteIntervalMs: number;
+  /** failed authentications allowed per client address per window before 429 */
+  @IsInt() @Min(1) failedAttemptsLimit: number;
+  @IsInt() @Min(1000) failedAttemptsWindowMs: number;
+  /** repeated auth failures are aggregated into one audit event per window */
+  @IsInt() @Min(1000) failureAuditWindowMs: number;
+}
+
 export class AppConfig {
+  @ValidateNested() @Type(() => AuthConfig) auth: AuthConfig;
   @ValidateNested() @Type(() => ServerConfig) server: ServerConfig;
   @ValidateNested() @Type(() => DatabaseConfig) database: DatabaseConfig;
   @ValidateNested() @Type(() => LoggingConfig) logging: LoggingConfig;

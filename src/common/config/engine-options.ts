@@ -18,5 +18,11 @@ export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): Eng
     },
     retention: { days: config.retention.days, sweepIntervalMs: config.retention.sweepIntervalMs },
     secretsFile: config.secrets.file,
+    staticApiKeys: config.server.apiKeys,
+    auth: {
+      keyCacheTtlMs: config.auth.keyCacheTtlMs,
+      lastUsedWriteIntervalMs: config.auth.lastUsedWriteIntervalMs,
+      failureAuditWindowMs: config.auth.failureAuditWindowMs,
+    },
   };
 }

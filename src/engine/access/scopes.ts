@@ -21,6 +21,8 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
   /** undefined = every namespace */
   namespaces: readonly string[] | undefined;
+  /** the client address, when the principal came from an HTTP request */
+  ip?: string | null;
 }
 
 /** Who performs an engine operation: for namespace filtering and the audit trail. */

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SubflowTask } from '../dsl/types';
 import { ConflictError, EngineError, NotFoundError, ValidationError } from '../errors';
-import type { NamespaceScope, WorkflowCatalog } from '../workflows';
+import type { AuditLog } from '../access/audit';
+import type { Caller } from '../access/scopes';
+import type { WorkflowCatalog } from '../workflows';
 import { namespaceAllowed } from '../workflows';
 import {
   EXECUTION_STATES,
@@ -64,6 +66,7 @@ export class ExecutionService implements SubflowLauncher {
     private readonly store: StateStore,
     private readonly workflows: WorkflowCatalog,
     private readonly pool: WorkerPool,
+    private readonly audit?: AuditLog,
     private readonly now: () => number = Date.now,
   ) {
     this.finished.setMaxListeners(0);
@@ -74,8 +77,8 @@ export class ExecutionService implements SubflowLauncher {
     this.finished.emit(executionId);
   }
 
-  async trigger(workflowId: string, request: TriggerRequest, scope?: NamespaceScope, depth = 0, parentExecutionId: string | null = null) {
-    const { workflow, definition } = await this.workflows.current(workflowId, scope);
+  async trigger(workflowId: string, request: TriggerRequest, caller?: Caller, depth = 0, parentExecutionId: string | null = null) {
+    const { workflow, definition } = await this.workflows.current(workflowId, caller);
     if (!workflow.enabled) throw new ConflictError('WORKFLOW_DISABLED', `workflow '${workflowId}' is disabled; enable it with PATCH {"enabled": true}`);
     const coerced = coerceInputs(definition.inputs, request.inputs);
     if (!coerced.ok) throw new InvalidInputsError(coerced.problems);
@@ -100,36 +103,42 @@ export class ExecutionService implements SubflowLauncher {
     if (!created && execution.idempotencyHash !== hash) {
       throw new ConflictError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used with a different request body; use a new key');
     }
-    if (created) this.pool.poke();
+    if (created) {
+      this.pool.poke();
+      if (caller) {
+        this.audit?.record(caller, { action: 'execution.trigger', resourceType: 'execution', resourceId: execution.id, namespace: execution.namespace, details: { workflowId, revision: execution.revision } });
+      }
+    }
     return { execution, created };
   }
 
-  private async visible(id: string, scope?: NamespaceScope): Promise<ExecutionRecord> {
+  private async visible(id: string, caller?: Caller): Promise<ExecutionRecord> {
+    const scope = caller?.namespaces;
     const execution = await this.store.executions.getExecution(id);
     if (!execution || !namespaceAllowed(execution.namespace, scope)) throw new NotFoundError('execution', id);
     return execution;
   }
 
-  async get(id: string, scope?: NamespaceScope): Promise<ExecutionDetail> {
-    const execution = await this.visible(id, scope);
+  async get(id: string, caller?: Caller): Promise<ExecutionDetail> {
+    const execution = await this.visible(id, caller);
     const taskRuns = await this.store.executions.listTaskRuns(id);
     if (!TERMINAL_STATES.has(execution.state)) execution.outputs = liveOutputs(taskRuns);
     return { execution, taskRuns };
   }
 
-  list(query: { limit: number; offset: number; workflowId?: string; namespace?: string; state?: string }, scope?: NamespaceScope) {
+  list(query: { limit: number; offset: number; workflowId?: string; namespace?: string; state?: string }, caller?: Caller) {
     if (query.state !== undefined && !EXECUTION_STATES.includes(query.state as ExecutionState)) {
       throw new ValidationError([{ field: 'state', message: `must be one of ${EXECUTION_STATES.join(', ')}` }]);
     }
-    return this.store.executions.listExecutions({ ...query, state: query.state as ExecutionState | undefined, namespaces: scope });
+    return this.store.executions.listExecutions({ ...query, state: query.state as ExecutionState | undefined, namespaces: caller?.namespaces });
   }
 
   /**
    * QUEUED → CANCELLED at once; RUNNING → CANCELLING, and the owner aborts its tasks (at once
    * when it is this process, within the cancel poll otherwise). Terminal → 409, nothing changes.
    */
-  async cancel(id: string, scope?: NamespaceScope): Promise<ExecutionRecord> {
-    const execution = await this.visible(id, scope);
+  async cancel(id: string, caller?: Caller): Promise<ExecutionRecord> {
+    const execution = await this.visible(id, caller);
     if (TERMINAL_STATES.has(execution.state)) {
       throw new ConflictError('EXECUTION_FINISHED', `execution ${id} already ended ${execution.state}; terminal states are final`);
     }
@@ -146,6 +155,7 @@ export class ExecutionService implements SubflowLauncher {
     } else {
       this.notifyFinished(id);
     }
+    if (caller) this.audit?.record(caller, { action: 'execution.cancel', resourceType: 'execution', resourceId: id, namespace: execution.namespace });
     return (await this.store.executions.getExecution(id))!;
   }
 
@@ -174,9 +184,9 @@ export class ExecutionService implements SubflowLauncher {
   async logs(
     id: string,
     query: { limit: number; offset: number; level?: LogLevelName; taskId?: string; before?: number; after?: number },
-    scope?: NamespaceScope,
+    caller?: Caller,
   ): Promise<{ items: LogLine[]; hasMore: boolean }> {
-    await this.visible(id, scope);
+    await this.visible(id, caller);
     return this.store.executions.queryLogs({ executionId: id, limit: query.limit, offset: query.offset, minLevel: query.level, taskId: query.taskId, before: query.before, after: query.after });
   }
 

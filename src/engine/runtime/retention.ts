@@ -25,8 +25,10 @@ export class RetentionSweeper {
 
   async sweep(now = Date.now()): Promise<{ executions: number; logs: number }> {
     try {
-      const result = await this.store.executions.purgeFinishedBefore(now - this.options.days * 86_400_000);
-      if (result.executions > 0) this.logger.info(result, 'retention: purged old executions');
+      const cutoff = now - this.options.days * 86_400_000;
+      const result = await this.store.executions.purgeFinishedBefore(cutoff);
+      const auditEvents = await this.store.access.purgeAuditBefore(cutoff);
+      if (result.executions > 0 || auditEvents > 0) this.logger.info({ ...result, auditEvents }, 'retention: purged old executions and audit events');
       return result;
     } catch (error) {
       this.logger.error({ err: error }, 'retention sweep failed');

@@ -1,6 +1,7 @@
 import type { WorkflowDefinition } from '../dsl/types';
 import { fromJson, toJson, toMillis, type SqlClient, type SqlParam } from './sql-client';
 import { SqlExecutionStore } from './sql-execution-store';
+import { SqlAccessStore } from './sql-access-store';
 import type {
   ApplyWorkflowCommand,
   Page,
@@ -61,12 +62,14 @@ export function namespaceFilterSql(column: string, patterns: readonly string[]):
 
 export class SqlStateStore implements StateStore {
   readonly executions: SqlExecutionStore;
+  readonly access: SqlAccessStore;
 
   constructor(
     protected readonly db: SqlClient,
     private readonly onClose: () => Promise<void>,
   ) {
     this.executions = new SqlExecutionStore(db);
+    this.access = new SqlAccessStore(db);
   }
 
   get dialect() {

@@ -1,8 +1,11 @@
 import type { WorkflowDefinition } from '../dsl/types';
 import type { SqlExecutionStore } from './sql-execution-store';
+import type { SqlAccessStore } from './sql-access-store';
 
 /** The runtime's persistence (executions, task runs, logs, schedules): one SQL implementation for both dialects. */
 export type ExecutionStore = { [K in keyof SqlExecutionStore]: SqlExecutionStore[K] };
+/** Managed API keys and the audit trail. */
+export type AccessStore = { [K in keyof SqlAccessStore]: SqlAccessStore[K] };
 
 /** Timestamps are epoch milliseconds inside the engine; the API renders ISO-8601. */
 export interface WorkflowSummary {
@@ -50,6 +53,7 @@ export interface ApplyWorkflowCommand {
 export interface StateStore {
   readonly dialect: 'sqlite' | 'postgresql';
   readonly executions: ExecutionStore;
+  readonly access: AccessStore;
   ping(): Promise<void>;
   close(): Promise<void>;
 

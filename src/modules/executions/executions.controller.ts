@@ -63,7 +63,7 @@ export class ExecutionsController {
     const { execution, created } = await this.engine.engine.executions.trigger(
       workflowId,
       { inputs: body?.inputs, labels: body?.labels, idempotencyKey },
-      principal.namespaces,
+      principal,
     );
     let result = execution;
     if (waitMs !== null && !TERMINAL_STATES.has(result.state)) {
@@ -83,7 +83,7 @@ export class ExecutionsController {
     const offset = query.offset ?? 0;
     const page = await this.engine.engine.executions.list(
       { limit, offset, workflowId: query.workflowId, namespace: query.namespace, state: query.state },
-      principal.namespaces,
+      principal,
     );
     return { items: page.items.map((e) => ExecutionDto.from(e)), limit, offset, hasMore: page.hasMore };
   }
@@ -94,7 +94,7 @@ export class ExecutionsController {
   @ApiOk(ExecutionDto)
   @ApiErrors(401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ExecutionDto> {
-    const { execution, taskRuns } = await this.engine.engine.executions.get(id, principal.namespaces);
+    const { execution, taskRuns } = await this.engine.engine.executions.get(id, principal);
     return ExecutionDto.from(execution, taskRuns);
   }
 
@@ -105,6 +105,6 @@ export class ExecutionsController {
   @ApiOk(ExecutionDto, 202)
   @ApiErrors(401, 403, 404, 409)
   async cancel(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ExecutionDto> {
-    return ExecutionDto.from(await this.engine.engine.executions.cancel(id, principal.namespaces));
+    return ExecutionDto.from(await this.engine.engine.executions.cancel(id, principal));
   }
 }

@@ -86,7 +86,7 @@ export class LogsController {
     const page = await this.engine.engine.executions.logs(
       id,
       { limit, offset, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId, before: query.before, after: query.after },
-      principal.namespaces,
+      principal,
     );
     return {
       items: page.items.map((l) => ({ id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message })),

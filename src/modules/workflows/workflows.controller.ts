@@ -23,7 +23,7 @@ export class WorkflowsController {
   async list(@Query() query: WorkflowListQueryDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowPageDto> {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
-    const page = await this.engine.workflows.list({ limit, offset, namespace: query.namespace, enabled: query.enabled }, principal.namespaces);
+    const page = await this.engine.workflows.list({ limit, offset, namespace: query.namespace, enabled: query.enabled }, principal);
     return { items: page.items.map(WorkflowSummaryDto.from), limit, offset, hasMore: page.hasMore };
   }
 
@@ -33,7 +33,7 @@ export class WorkflowsController {
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
-    return WorkflowDto.fromRecord(await this.engine.workflows.get(id, principal.namespaces));
+    return WorkflowDto.fromRecord(await this.engine.workflows.get(id, principal));
   }
 
   @Put(':id')
@@ -51,7 +51,7 @@ export class WorkflowsController {
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<WorkflowDto> {
-    const { workflow, created } = await this.engine.workflows.apply(typeof source === 'string' ? source : '', id, principal.namespaces);
+    const { workflow, created } = await this.engine.workflows.apply(typeof source === 'string' ? source : '', id, principal);
     reply.status(created ? 201 : 200);
     return WorkflowDto.fromRecord(workflow);
   }
@@ -62,7 +62,7 @@ export class WorkflowsController {
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 401, 403, 404, 415)
   async patch(@Param('id') id: string, @Body() body: WorkflowPatchDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
-    return WorkflowDto.fromRecord(await this.engine.workflows.setEnabled(id, body.enabled, principal.namespaces));
+    return WorkflowDto.fromRecord(await this.engine.workflows.setEnabled(id, body.enabled, principal));
   }
 
   @Delete(':id')
@@ -72,6 +72,6 @@ export class WorkflowsController {
   @ApiResponse({ status: 204, description: 'deleted' })
   @ApiErrors(400, 401, 403, 404)
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
-    await this.engine.workflows.delete(id, principal.namespaces);
+    await this.engine.workflows.delete(id, principal);
   }
 }

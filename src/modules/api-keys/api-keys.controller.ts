@@ -1,0 +1,95 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import type { Principal } from '../../common/auth/scopes';
+import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { PageQueryDto } from '../../common/http/validation';
+import { EngineProvider } from '../engine/engine.provider';
+import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from './api-keys.dto';
+
+const dateOrNull = (value: string | null | undefined) => (value === undefined ? undefined : value === null ? null : Date.parse(value));
+
+@ApiTags('api-keys')
+@RequireScopes('api-keys:manage')
+@Controller('api/v1/api-keys')
+export class ApiKeysController {
+  constructor(private readonly engine: EngineProvider) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a key: 201 with the plaintext `key` (shown once); idempotent + taken label → 200 without it' })
+  @ApiOk(CreatedApiKeyDto, 201, 'created')
+  @ApiOk(ApiKeyDto, 200, 'idempotent: the existing key, no plaintext')
+  @ApiErrors(400, 401, 403, 409, 415)
+  async create(@Body() body: CreateApiKeyDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<ApiKeyDto | CreatedApiKeyDto> {
+    const { created, key, plaintext } = await this.engine.engine.apiKeys.create(principal, {
+      label: body.label,
+      scopes: body.scopes,
+      namespaces: body.namespaces,
+      expiresAt: dateOrNull(body.expiresAt),
+      idempotent: body.idempotent,
+    });
+    reply.header('cache-control', 'no-store');
+    reply.status(created ? 201 : 200);
+    return created ? { ...ApiKeyDto.from(key), key: plaintext! } : ApiKeyDto.from(key);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List keys, newest first (never a hash or plaintext)' })
+  @ApiOk(ApiKeyPageDto)
+  @ApiErrors(400, 401, 403)
+  async list(@Query() query: PageQueryDto): Promise<ApiKeyPageDto> {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await this.engine.engine.apiKeys.list(limit, offset);
+    return { items: page.items.map(ApiKeyDto.from), limit, offset, hasMore: page.hasMore };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Get one key' })
+  @ApiOk(ApiKeyDto)
+  @ApiErrors(401, 403, 404)
+  async get(@Param('id') id: string): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.engine.engine.apiKeys.get(id));
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Update label, enabled, scopes, namespaces, expiresAt (null clears)' })
+  @ApiOk(ApiKeyDto)
+  @ApiErrors(400, 401, 403, 404, 409, 415)
+  async update(@Param('id') id: string, @Body() body: UpdateApiKeyDto, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
+    const key = await this.engine.engine.apiKeys.update(principal, id, {
+      label: body.label,
+      enabled: body.enabled,
+      scopes: body.scopes,
+      namespaces: body.namespaces,
+      expiresAt: dateOrNull(body.expiresAt),
+    });
+    return ApiKeyDto.from(key);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke a key (the row is kept for the audit trail)' })
+  @ApiResponse({ status: 204, description: 'revoked' })
+  @ApiErrors(401, 403, 404)
+  async revoke(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
+    await this.engine.engine.apiKeys.revoke(principal, id);
+  }
+
+  @Post(':id/rotate')
+  @ApiOperation({ summary: 'Rotate: a new plaintext `key`; the old one keeps working for graceSeconds' })
+  @ApiOk(CreatedApiKeyDto, 201, 'rotated')
+  @ApiErrors(400, 401, 403, 404, 409, 415)
+  async rotate(
+    @Param('id') id: string,
+    @Body() body: RotateApiKeyDto | undefined,
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CreatedApiKeyDto> {
+    const { key, plaintext } = await this.engine.engine.apiKeys.rotate(principal, id, body?.graceSeconds ?? 0);
+    reply.header('cache-control', 'no-store');
+    reply.status(201);
+    return { ...ApiKeyDto.from(key), key: plaintext };
+  }
+}

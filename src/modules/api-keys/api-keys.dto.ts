@@ -1,0 +1,110 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsArray, IsBoolean, IsDateString, IsInt, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
+import { SCOPES } from '../../common/auth/scopes';
+import { toIso } from '../../common/http/validation';
+import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
+
+export class CreateApiKeyDto {
+  @ApiPropertyOptional({ maxLength: 100, description: 'unique among live keys' })
+  @IsOptional()
+  @IsString({ message: 'label must be a string' })
+  label?: string;
+
+  @ApiProperty({ enum: SCOPES, isArray: true, description: 'non-empty; at most the scopes of the calling key' })
+  @IsArray({ message: 'scopes must be a non-empty list' })
+  @IsString({ each: true, message: 'scopes must be strings' })
+  scopes: string[];
+
+  @ApiPropertyOptional({ type: [String], nullable: true, description: "allow-list, e.g. ['team-a', 'ops.*']; omit for every namespace" })
+  @IsOptional()
+  @IsArray({ message: 'namespaces must be a list' })
+  @IsString({ each: true, message: 'namespaces must be strings' })
+  namespaces?: string[] | null;
+
+  @ApiPropertyOptional({ format: 'date-time', nullable: true })
+  @IsOptional()
+  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time' })
+  expiresAt?: string | null;
+
+  @ApiPropertyOptional({ description: 'with a taken label: return the existing key (200, no plaintext) instead of 409' })
+  @IsOptional()
+  @IsBoolean({ message: 'idempotent must be a boolean' })
+  idempotent?: boolean;
+}
+
+export class UpdateApiKeyDto {
+  @ApiPropertyOptional({ nullable: true })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString({ message: 'label must be a string or null' })
+  label?: string | null;
+
+  @ApiPropertyOptional() @IsOptional() @IsBoolean({ message: 'enabled must be a boolean' }) enabled?: boolean;
+
+  @ApiPropertyOptional({ enum: SCOPES, isArray: true })
+  @IsOptional()
+  @IsArray({ message: 'scopes must be a non-empty list' })
+  @IsString({ each: true, message: 'scopes must be strings' })
+  scopes?: string[];
+
+  @ApiPropertyOptional({ type: [String], nullable: true })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsArray({ message: 'namespaces must be a list or null' })
+  @IsString({ each: true, message: 'namespaces must be strings' })
+  namespaces?: string[] | null;
+
+  @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null clears the expiry' })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time or null' })
+  expiresAt?: string | null;
+}
+
+export class RotateApiKeyDto {
+  @ApiPropertyOptional({ default: 0, description: 'seconds the old key keeps working (0 = stops at once)' })
+  @IsOptional()
+  @IsInt({ message: 'graceSeconds must be an integer' })
+  @Min(0, { message: 'graceSeconds must be >= 0' })
+  @Max(2_592_000, { message: 'graceSeconds must be <= 2592000 (30 days)' })
+  graceSeconds?: number;
+}
+
+export class ApiKeyDto {
+  @ApiProperty() id: string;
+  @ApiProperty({ description: 'first characters of the key: identifies it in lists, logs and audit entries' }) prefix: string;
+  @ApiProperty({ nullable: true, type: String }) label: string | null;
+  @ApiProperty({ enum: SCOPES, isArray: true }) scopes: string[];
+  @ApiProperty({ type: [String], nullable: true }) namespaces: string[] | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) expiresAt: string | null;
+  @ApiProperty() enabled: boolean;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) lastUsedAt: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt: string | null;
+
+  static from(key: ApiKeyRecord): ApiKeyDto {
+    return {
+      id: key.id,
+      prefix: key.prefix,
+      label: key.label,
+      scopes: key.scopes,
+      namespaces: key.namespaces,
+      expiresAt: toIso(key.expiresAt),
+      enabled: key.enabled,
+      createdAt: toIso(key.createdAt)!,
+      lastUsedAt: toIso(key.lastUsedAt),
+      revokedAt: toIso(key.revokedAt),
+    };
+  }
+}
+
+export class CreatedApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ description: 'the plaintext key: returned this once, never again' }) key: string;
+}
+
+export class ApiKeyPageDto {
+  @ApiProperty({ type: [ApiKeyDto] }) items: ApiKeyDto[];
+  @ApiProperty() limit: number;
+  @ApiProperty() offset: number;
+  @ApiProperty() hasMore: boolean;
+}
