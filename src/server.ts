@@ -32,6 +32,8 @@ export interface StartServerOptions {
   logDestination?: number | string;
   /** install SIGTERM/SIGINT handlers (the CLI does; tests do not) */
   shutdownHooks?: boolean;
+  /** environment for the engine (workflow secrets); process.env by default */
+  env?: NodeJS.ProcessEnv;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -83,7 +85,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertStaticKeysValid(config);
   const logger = createRootLogger(config.logging.level, options.logDestination);
-  const engine = await Engine.open(engineOptionsFrom(config, logger.child({ component: 'engine' })));
+  const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
   try {
     await assertAuthConfigured(engine);
   } catch (error) {
@@ -174,7 +176,8 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     reply.header('cache-control', 'no-cache').send(document);
   });
 
-  if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // useProcessExit: exit 0 once drained, instead of re-raising the signal (exit 143)
+  if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await app.listen(config.server.port, config.server.host);
   engine.start();
   const address = fastify.server.address();

@@ -101,7 +101,7 @@ export class Engine {
       this.logger,
       (id) => this.executions.notifyFinished(id),
     );
-    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit);
+    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker);
     deps.subflows = this.executions;
     this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke());
     this.retention = new RetentionSweeper(store, { days: options.retention.days, intervalMs: options.retention.sweepIntervalMs }, this.logger);

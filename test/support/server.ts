@@ -69,7 +69,7 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
   });
   config.logging.level = 'debug';
   options.configure?.(config);
-  const server = await startServer(config, { logDestination: logPath });
+  const server = await startServer(config, { logDestination: logPath, env: { ...process.env, ...options.env } });
   const url = server.url;
 
   async function request(method: string, path: string, init: RequestOptions = {}): Promise<TestResponse> {

@@ -17,6 +17,7 @@ import {
   type TaskRunRecord,
 } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
+import type { SecretMasker } from '../expressions';
 import { StopReason } from './abort';
 import type { SubflowLauncher } from './execution-runner';
 import { newId } from './ids';
@@ -67,9 +68,19 @@ export class ExecutionService implements SubflowLauncher {
     private readonly workflows: WorkflowCatalog,
     private readonly pool: WorkerPool,
     private readonly audit?: AuditLog,
+    private readonly masker?: SecretMasker,
     private readonly now: () => number = Date.now,
   ) {
     this.finished.setMaxListeners(0);
+  }
+
+  /**
+   * What leaves the engine: inputs and labels may carry a secret's value (passed in by a
+   * caller), so they are masked like logs and outputs. The stored execution keeps the real values.
+   */
+  private present(execution: ExecutionRecord): ExecutionRecord {
+    if (!this.masker || this.masker.size === 0) return execution;
+    return { ...execution, inputs: this.masker.maskDeep(execution.inputs), labels: this.masker.maskDeep(execution.labels) };
   }
 
   /** Called by the worker pool when an execution it ran stopped. */
@@ -109,7 +120,7 @@ export class ExecutionService implements SubflowLauncher {
         this.audit?.record(caller, { action: 'execution.trigger', resourceType: 'execution', resourceId: execution.id, namespace: execution.namespace, details: { workflowId, revision: execution.revision } });
       }
     }
-    return { execution, created };
+    return { execution: this.present(execution), created };
   }
 
   private async visible(id: string, caller?: Caller): Promise<ExecutionRecord> {
@@ -123,14 +134,15 @@ export class ExecutionService implements SubflowLauncher {
     const execution = await this.visible(id, caller);
     const taskRuns = await this.store.executions.listTaskRuns(id);
     if (!TERMINAL_STATES.has(execution.state)) execution.outputs = liveOutputs(taskRuns);
-    return { execution, taskRuns };
+    return { execution: this.present(execution), taskRuns };
   }
 
-  list(query: { limit: number; offset: number; workflowId?: string; namespace?: string; state?: string }, caller?: Caller) {
+  async list(query: { limit: number; offset: number; workflowId?: string; namespace?: string; state?: string }, caller?: Caller) {
     if (query.state !== undefined && !EXECUTION_STATES.includes(query.state as ExecutionState)) {
       throw new ValidationError([{ field: 'state', message: `must be one of ${EXECUTION_STATES.join(', ')}` }]);
     }
-    return this.store.executions.listExecutions({ ...query, state: query.state as ExecutionState | undefined, namespaces: caller?.namespaces });
+    const page = await this.store.executions.listExecutions({ ...query, state: query.state as ExecutionState | undefined, namespaces: caller?.namespaces });
+    return { items: page.items.map((e) => this.present(e)), hasMore: page.hasMore };
   }
 
   /**
@@ -156,7 +168,7 @@ export class ExecutionService implements SubflowLauncher {
       this.notifyFinished(id);
     }
     if (caller) this.audit?.record(caller, { action: 'execution.cancel', resourceType: 'execution', resourceId: id, namespace: execution.namespace });
-    return (await this.store.executions.getExecution(id))!;
+    return this.present((await this.store.executions.getExecution(id))!);
   }
 
   /** Resolves with the execution once terminal, or as it is when `timeoutMs` runs out. */
@@ -165,7 +177,7 @@ export class ExecutionService implements SubflowLauncher {
     for (;;) {
       const execution = await this.store.executions.getExecution(id);
       if (!execution) throw new NotFoundError('execution', id);
-      if (TERMINAL_STATES.has(execution.state) || this.now() >= deadline || signal?.aborted) return execution;
+      if (TERMINAL_STATES.has(execution.state) || this.now() >= deadline || signal?.aborted) return this.present(execution);
       // Woken by this process's workers, or by polling when another process runs it.
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -83,7 +83,7 @@ export class ApiKeysController {
   @ApiErrors(400, 401, 403, 404, 409, 415)
   async rotate(
     @Param('id') id: string,
-    @Body() body: RotateApiKeyDto | undefined,
+    @Body() body: RotateApiKeyDto,
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<CreatedApiKeyDto> {

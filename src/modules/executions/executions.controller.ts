@@ -48,7 +48,7 @@ export class ExecutionsController {
   @ApiErrors(400, 401, 403, 404, 409, 413, 415)
   async trigger(
     @Param('id') workflowId: string,
-    @Body() body: TriggerExecutionDto | undefined,
+    @Body() body: TriggerExecutionDto,
     @Query() query: TriggerQueryDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @CurrentPrincipal() principal: Principal,
