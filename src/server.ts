@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -17,6 +18,7 @@ import { ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
 import { createRootLogger } from './common/logging';
 import { Engine } from './engine/engine';
+import { dialectOf } from './engine/store/open-store';
 import { VERSION } from './version';
 
 export interface StartedServer {
@@ -44,15 +46,28 @@ export function assertStaticKeysValid(config: AppConfig): void {
   if (problems.length) throw new ConfigError(problems);
 }
 
-/** Refuses to start without a usable key: a service reachable without auth is never the default. */
-export async function assertAuthConfigured(engine: Engine): Promise<void> {
-  if (engine.apiKeys.hasStaticKeys || (await engine.apiKeys.hasActiveManagedKey())) return;
-  throw new ConfigError([
+function noKeyError(): ConfigError {
+  return new ConfigError([
     'no API key can authenticate, and the API refuses to run unauthenticated. Either mint a managed key: ' +
       '`autokestra api-keys create --label admin --scopes admin` (or `npm run quickstart` locally), ' +
       'or configure a static key: AUTOKESTRA_API_KEYS=<key of >= 32 chars> (e.g. $(openssl rand -base64 32)) ' +
       'or server.apiKeys in config.yaml (plaintext or sha256:<hex>)',
   ]);
+}
+
+/**
+ * Refuses to start without a usable key: a service reachable without auth is never the default.
+ * Without static keys and without a database file yet, no managed key can exist: refuse before
+ * creating anything.
+ */
+export function assertAuthPossible(config: AppConfig): void {
+  const url = config.database.url;
+  if (config.server.apiKeys.length === 0 && dialectOf(url) === 'sqlite' && (url === ':memory:' || !existsSync(url))) throw noKeyError();
+}
+
+export async function assertAuthConfigured(engine: Engine): Promise<void> {
+  if (engine.apiKeys.hasStaticKeys || (await engine.apiKeys.hasActiveManagedKey())) return;
+  throw noKeyError();
 }
 
 export function buildOpenApiDocument(app: NestFastifyApplication) {
@@ -84,6 +99,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
  */
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertStaticKeysValid(config);
+  assertAuthPossible(config);
   const logger = createRootLogger(config.logging.level, options.logDestination);
   const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
   try {
@@ -101,7 +117,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,
     // Ids are checked by the routes (400 VALIDATION_ERROR), not cut off by the router (414).
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Router-level failures (bad percent-encoding, ...) leave in the one error shape too.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
       reply.header('x-request-id', request.id);
@@ -165,11 +181,8 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     done();
   });
-  // Errors raised by Fastify itself (body parsing, limits) leave in the same shape as the rest.
-  const errorLogger = logger.child({ component: 'http' });
-  fastify.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    sendError(reply, request, error, { error: (obj, msg) => errorLogger.error(obj as object, msg) });
-  });
+  // Errors raised by Fastify itself (body parsing, limits) reach the global filter through
+  // Nest's own error handler, which wraps them as HttpException with the original as `cause`.
 
   const document = buildOpenApiDocument(app);
   fastify.get('/api/v1/openapi.json', (_req: FastifyRequest, reply: FastifyReply) => {

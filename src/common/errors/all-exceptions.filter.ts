@@ -65,6 +65,11 @@ export function mapError(exception: unknown): MappedError | undefined {
     return shaped(status, exception.code, exception.message, exception.details);
   }
   if (exception instanceof HttpException) {
+    // Nest wraps Fastify's own errors (body parsing, limits) with the original as `cause`.
+    if (exception.cause && typeof exception.cause === 'object') {
+      const fastifyMapped = mapFastifyError(exception.cause as { code?: string; statusCode?: number; message?: string });
+      if (fastifyMapped) return fastifyMapped;
+    }
     const status = exception.getStatus();
     const response = exception.getResponse() as { code?: string; message?: string | string[]; details?: unknown } | string;
     if (typeof response === 'object' && response.code) {
