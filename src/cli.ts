@@ -178,7 +178,7 @@ export function buildCli(): Command {
         inputs[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const result = await withEngine(command, async (engine) => {
-        const { execution } = await engine.executions.trigger(workflowId, { inputs, trigger: { type: 'cli' } });
+        const { execution } = await engine.executions.trigger(workflowId, { inputs, trigger: { type: 'cli' } }, CLI_PRINCIPAL);
         if (!opts.wait) return execution;
         engine.start({ schedules: false, retention: false });
         return engine.executions.wait(execution.id, opts.timeout * 1000);
@@ -201,7 +201,7 @@ export function buildCli(): Command {
   executions
     .command('cancel <id>')
     .action(async (id: string, _opts, command: Command) => {
-      const execution = await withEngine(command, (engine) => engine.executions.cancel(id));
+      const execution = await withEngine(command, (engine) => engine.executions.cancel(id, CLI_PRINCIPAL));
       process.stdout.write(`${execution.id}: ${execution.state}\n`);
     });
   executions

@@ -144,6 +144,7 @@ export class Engine {
   beginDrain(): void {
     if (this.stateValue === 'ready') this.stateValue = 'draining';
     this.scheduler.stop();
+    this.pool.stopClaiming();
   }
 
   /** Running executions get `shutdownGraceMs`, then go back to the queue; logs are flushed. */

@@ -330,6 +330,10 @@ class WorkflowValidator {
     const description = this.optional(raw, 'description', path, readString) ?? null;
     const timeoutMs = this.optional(raw, 'timeout', path, readDuration({ positive: true })) ?? null;
     const retry = raw.retry == null ? null : this.retry(raw.retry, [...path, 'retry']);
+    if (raw.retry != null && (node.type === 'parallel' || node.type === 'if' || node.type === 'foreach')) {
+      // A container re-running its children would re-run completed tasks; retry the leaves instead.
+      this.report([...path, 'retry'], `retry is not supported on '${node.type}' tasks; put it on the tasks inside`);
+    }
     if (spec === null || node.type === null) return { node, definition: null };
 
     const values: Record<string, unknown> = {};

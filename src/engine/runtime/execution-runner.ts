@@ -9,7 +9,7 @@ import type {
   WorkflowDefinition,
 } from '../dsl/types';
 import type { EngineLogger } from '../engine';
-import { evaluateCondition, renderValue, type ExpressionContext } from '../expressions';
+import { evaluateCondition, ExpressionError, renderValue, type ExpressionContext } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
@@ -107,7 +107,9 @@ export class ExecutionRun {
     try {
       const definition = await deps.loadDefinition(execution.workflowId, execution.revision);
       if (!definition) throw new TaskFailedError({ message: `workflow revision ${execution.workflowId}@${execution.revision} not found`, taskId: null });
-      for (const run of await deps.store.executions.listTaskRuns(execution.id)) {
+      // The first claim (attempt 1) cannot have task runs yet: only a resumed execution reads them.
+      const previousRuns = execution.attempt > 1 ? await deps.store.executions.listTaskRuns(execution.id) : [];
+      for (const run of previousRuns) {
         const list = this.runsByKey.get(run.taskKey) ?? [];
         list.push(run);
         this.runsByKey.set(run.taskKey, list);
@@ -133,14 +135,13 @@ export class ExecutionRun {
           startedAt: new Date(execution.startedAt ?? deps.now()).toISOString(),
         },
       };
-      try {
-        this.base.vars = renderValue(definition.variables, this.base, { secrets: deps.secrets }) as Record<string, unknown>;
-      } catch (error) {
-        throw new TaskFailedError({ message: `variables: ${this.mask((error as Error).message)}`, taskId: null, kind: 'EXPRESSION_ERROR' });
-      }
-
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
+        try {
+          this.base.vars = renderValue(definition.variables, this.base, { secrets: deps.secrets }) as Record<string, unknown>;
+        } catch (error) {
+          throw new TaskFailedError({ message: `variables: ${this.mask((error as Error).message)}`, taskId: null, kind: 'EXPRESSION_ERROR' });
+        }
         await this.runSequence(definition.tasks, root);
       } catch (error) {
         const failure = this.failureOf(error);
@@ -281,7 +282,23 @@ export class ExecutionRun {
     await this.deps.store.executions.updateTaskRun(this.fence, run.id, { state, endedAt: this.deps.now(), outputs, error });
   }
 
-  private async runContainer(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
+  /** A container's `timeout` bounds everything inside it; it fails the execution like any timeout. */
+  private async runContainer(task: ParallelTask | IfTask | ForeachTask, outer: Scope): Promise<void> {
+    if (task.timeoutMs === null) return this.runContainerBody(task, outer);
+    const { controller, dispose } = linkedController(outer.signal);
+    const timer = setTimeout(() => controller.abort(new StopReason('TIMEOUT', `task '${task.id}' timed out after ${formatDuration(task.timeoutMs!)}`)), task.timeoutMs);
+    try {
+      await this.runContainerBody(task, { ...outer, signal: controller.signal });
+    } catch (error) {
+      if (stopReasonOf(controller.signal)?.kind === 'TIMEOUT') this.lastFailedTaskId ??= task.id;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      dispose();
+    }
+  }
+
+  private async runContainerBody(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
     let run: TaskRunRecord | null = null;
     try {
       if (task.type === 'if') {
@@ -422,7 +439,7 @@ export class ExecutionRun {
       this.lastFailedTaskId = task.id;
       throw new TaskFailedError(last.error);
     }
-    const type = task.type === 'subflow' ? this.subflowType(failures) : deps.tasks.get(task.type);
+    const type = task.type === 'subflow' ? this.subflowType(key, failures) : deps.tasks.get(task.type);
     if (!type) throw new TaskFailedError({ message: `task type '${task.type}' is not available`, taskId: task.id, kind: 'UNKNOWN_TASK_TYPE' });
 
     for (;;) {
@@ -501,7 +518,7 @@ export class ExecutionRun {
         }
         const taskStop = stopReasonOf(controller.signal);
         const message = this.mask(taskStop ? taskStop.message : ((error as Error)?.message ?? String(error)));
-        const kind = taskStop ? taskStop.kind : error instanceof TaskFailure ? error.kind : 'TASK_FAILED';
+        const kind = taskStop ? taskStop.kind : error instanceof TaskFailure ? error.kind : error instanceof ExpressionError ? 'EXPRESSION_ERROR' : 'TASK_FAILED';
         run.state = 'FAILED';
         run.error = { message, taskId: task.id, kind };
         failures += 1;
@@ -527,7 +544,7 @@ export class ExecutionRun {
    * here. The child is keyed by the parent task position and retry number: a resumed parent
    * finds the child it started; a retry after a failure starts a fresh one.
    */
-  private subflowType(failures: number): TaskType {
+  private subflowType(taskKey: string, failures: number): TaskType {
     const { deps, execution } = this;
     return {
       type: 'subflow',
@@ -537,7 +554,7 @@ export class ExecutionRun {
           throw new TaskFailure(`subflow nesting deeper than ${MAX_SUBFLOW_DEPTH} levels (a workflow calling itself?)`, 'SUBFLOW_DEPTH');
         }
         const inputs = ctx.render(subflow.inputs) as Record<string, unknown>;
-        const childId = await deps.subflows.start(execution, subflow, inputs, `subflow:${execution.id}:${ctx.taskId}:${failures}`);
+        const childId = await deps.subflows.start(execution, subflow, inputs, `subflow:${execution.id}:${taskKey}:${failures}`);
         ctx.log('info', `subflow ${subflow.workflowId}: execution ${childId}`);
         const child = await deps.subflows.waitForEnd(childId, ctx.signal);
         if (child.state !== 'SUCCESS') {

@@ -89,6 +89,12 @@ export class WorkerPool {
     return true;
   }
 
+  /** Draining: no new claims from now on; running executions continue. */
+  stopClaiming(): void {
+    this.claiming = false;
+    this.poke();
+  }
+
   /**
    * Graceful stop: no more claims; running executions get `graceMs` to finish, then are
    * stopped and released back to the queue with their progress kept.

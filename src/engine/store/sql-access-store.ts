@@ -171,11 +171,11 @@ export class SqlAccessStore {
   /** Swaps in a new secret; the old hash keeps working until `previousValidUntil` (or not at all). */
   async rotateKey(id: string, next: { prefix: string; hash: string }, previousValidUntil: number | null, now: number): Promise<boolean> {
     const changed = await this.db.run(
-      `update api_keys set previous_key_hash = case when ? is null then null else key_hash end,
-              previous_prefix = case when ? is null then null else prefix end,
+      `update api_keys set previous_key_hash = case when ? = 1 then key_hash else null end,
+              previous_prefix = case when ? = 1 then prefix else null end,
               previous_valid_until = ?, key_hash = ?, prefix = ?, updated_at = ?
         where id = ? and revoked_at is null`,
-      [previousValidUntil, previousValidUntil, previousValidUntil, next.hash, next.prefix, now, id],
+      [previousValidUntil === null ? 0 : 1, previousValidUntil === null ? 0 : 1, previousValidUntil, next.hash, next.prefix, now, id],
     );
     return changed > 0;
   }
