@@ -1,4 +1,5 @@
 import type { EngineLogger } from '../engine';
+import { BufferedWriter } from '../runtime/buffered-writer';
 import { newId } from '../runtime/ids';
 import type { AuditEvent } from '../store/sql-access-store';
 import type { AccessStore } from '../store/state-store';
@@ -34,16 +35,20 @@ const MAX_BUCKETS = 1000;
  * at most ~MAX_BUCKETS events per window whatever the attack rate.
  */
 export class AuditLog {
-  private buffer: AuditEvent[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly writer: BufferedWriter<AuditEvent>;
   private readonly failures = new Map<string, FailureBucket>();
   private windowTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: AccessStore,
     private readonly options: { failureWindowMs: number; logger: EngineLogger },
-  ) {}
+  ) {
+    this.writer = new BufferedWriter((batch) => store.appendAudit(batch), {
+      flushIntervalMs: 100,
+      maxBuffered: 500,
+      onError: (error) => options.logger.error({ err: error }, 'writing audit events failed'),
+    });
+  }
 
   record(caller: Caller, entry: AuditEntry): void {
     this.push({
@@ -102,29 +107,11 @@ export class AuditLog {
   }
 
   private push(event: AuditEvent): void {
-    this.buffer.push(event);
-    if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), 100);
-      this.timer.unref();
-    }
+    this.writer.push(event);
   }
 
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    const batch = this.buffer;
-    this.buffer = [];
-    this.flushing = this.flushing.then(async () => {
-      if (batch.length === 0) return;
-      try {
-        await this.store.appendAudit(batch);
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'writing audit events failed');
-      }
-    });
-    return this.flushing;
+    return this.writer.flush();
   }
 
   /** Shutdown: closes the failure window and writes everything. */

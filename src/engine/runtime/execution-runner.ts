@@ -252,25 +252,29 @@ export class ExecutionRun {
 
   // ---- containers -------------------------------------------------------------------------------
 
-  /** Containers keep one task run across resumes; their decisions (branch, items) are stored on it. */
-  private async containerRun(task: TaskDefinition, scope: Scope, outputs: unknown): Promise<TaskRunRecord> {
-    const key = task.id + scope.keySuffix;
-    const existing = this.runsByKey.get(key)?.at(-1);
-    if (existing) return existing;
-    const run: TaskRunRecord = {
+  private newTaskRun(task: TaskDefinition, key: string, scope: Scope, attempt: number): TaskRunRecord {
+    return {
       id: newId(),
       executionId: this.execution.id,
       taskId: task.id,
       taskKey: key,
       parentTaskRunId: scope.parentTaskRunId,
       iteration: scope.iteration,
-      attempt: 1,
+      attempt,
       state: 'RUNNING',
       startedAt: this.deps.now(),
       endedAt: null,
-      outputs,
+      outputs: null,
       error: null,
     };
+  }
+
+  /** Containers keep one task run across resumes; their decisions (branch, items) are stored on it. */
+  private async containerRun(task: TaskDefinition, scope: Scope, outputs: unknown): Promise<TaskRunRecord> {
+    const key = task.id + scope.keySuffix;
+    const existing = this.runsByKey.get(key)?.at(-1);
+    if (existing) return existing;
+    const run = { ...this.newTaskRun(task, key, scope, 1), outputs };
     if (!(await this.deps.store.executions.insertTaskRun(this.fence, run))) throw new LeaseLostError();
     this.runsByKey.set(key, [run]);
     return run;
@@ -445,20 +449,7 @@ export class ExecutionRun {
     for (;;) {
       this.throwIfStopped(scope);
       attempt += 1;
-      const run: TaskRunRecord = {
-        id: newId(),
-        executionId: this.execution.id,
-        taskId: task.id,
-        taskKey: key,
-        parentTaskRunId: scope.parentTaskRunId,
-        iteration: scope.iteration,
-        attempt,
-        state: 'RUNNING',
-        startedAt: deps.now(),
-        endedAt: null,
-        outputs: null,
-        error: null,
-      };
+      const run = this.newTaskRun(task, key, scope, attempt);
       const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;
       if (!instant && !(await deps.store.executions.insertTaskRun(this.fence, run))) throw new LeaseLostError();
       previous.push(run);
