@@ -129,7 +129,11 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     throw error;
   }
 
+  const securityHeaders = securityHeadersFromHelmet();
   const adapter = new FastifyAdapter({
+    // Node enforces headersTimeout/requestTimeout only when it checks connections (every 30 s by
+    // default): check often enough that a slow-drip client is cut off close to the timeout.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.server.headersTimeoutMs / 2))) },
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy as boolean,
     requestTimeout: config.server.requestTimeoutMs,
@@ -140,6 +144,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     routerOptions: { maxParamLength: 1024 },
     // Router-level failures (bad percent-encoding, ...) leave in the one error shape too.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      reply.headers(securityHeaders);
       reply.header('x-request-id', request.id);
       sendError(reply, request, Object.assign(error, { statusCode: 400 }), { error: () => undefined });
     },
@@ -147,7 +152,10 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     clientErrorHandler: (error: Error & { code?: string }, socket: import('node:net').Socket) => {
       if (!socket.writable) return socket.destroy();
       const body = JSON.stringify({ error: { code: 'VALIDATION_ERROR', message: 'malformed HTTP request' } });
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const headers = Object.entries(securityHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\n${headers}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     },
     // A caller's X-Request-Id is kept when it is sane, so traces join up across services.
     genReqId: (req: IncomingMessage) => {
@@ -188,7 +196,6 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   );
   // Security headers on every response; HSTS only when the request came over TLS (directly,
   // or per X-Forwarded-Proto from a trusted proxy): on plain HTTP it would be meaningless.
-  const securityHeaders = securityHeadersFromHelmet();
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
