@@ -123,10 +123,15 @@ export class WorkerPool {
     while (this.claiming) {
       try {
         while (this.claiming && this.running.size < this.options.workers) {
+          // One claim per free slot, issued together: on SQLite they share one group commit,
+          // applied one after the other (each sees the previous, so concurrency limits hold).
           const now = Date.now();
-          const execution = await this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now);
-          if (!execution) break;
-          this.launch(execution);
+          const free = Math.min(this.options.workers - this.running.size, 32);
+          const claimed = await Promise.all(
+            Array.from({ length: free }, () => this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now)),
+          );
+          for (const execution of claimed) if (execution) this.launch(execution);
+          if (claimed.some((execution) => execution === null)) break;
         }
         backoff = this.options.pollIntervalMs;
       } catch (error) {

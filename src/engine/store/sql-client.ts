@@ -2,6 +2,10 @@ import type { Knex } from '@mikro-orm/knex';
 
 export type SqlDialect = 'sqlite' | 'postgresql';
 export type SqlParam = string | number | bigint | boolean | null | Buffer;
+export interface SqlStatement {
+  sql: string;
+  params: readonly SqlParam[];
+}
 
 /**
  * Raw SQL over the ORM's own connection pool. Entities and migrations go through MikroORM; the
@@ -14,6 +18,8 @@ export interface SqlClient {
   get<T = Record<string, unknown>>(sql: string, params?: readonly SqlParam[]): Promise<T | undefined>;
   /** runs a statement and returns how many rows it changed */
   run(sql: string, params?: readonly SqlParam[]): Promise<number>;
+  /** applies several writes atomically; returns the rows each changed */
+  writeBatch(statements: readonly SqlStatement[]): Promise<number[]>;
   /**
    * Runs `fn` in one transaction. On SQLite, start write transactions with a write so the
    * write lock is taken up front (a deferred read-then-write upgrade can fail with SQLITE_BUSY).
@@ -46,11 +52,21 @@ export class KnexSqlClient implements SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     return this.knex.transaction((trx) => fn(new KnexSqlClient(trx, this.dialect)));
   }
+
+  writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
+    return this.transaction(async (tx) => {
+      const changes: number[] = [];
+      for (const s of statements) changes.push(await tx.run(s.sql, s.params));
+      return changes;
+    });
+  }
 }
 
 /** The subset of better-sqlite3 that we use. */
 interface Sqlite3Statement {
   readonly reader: boolean;
+  /** true when the statement does not modify the database */
+  readonly readonly: boolean;
   all(...params: unknown[]): unknown[];
   run(...params: unknown[]): { changes: number };
 }
@@ -71,6 +87,13 @@ class ConnectionLock {
 
   get free(): boolean {
     return !this.locked && this.waiters.length === 0;
+  }
+
+  /** takes the connection if nobody holds or waits for it */
+  tryAcquire(): boolean {
+    if (!this.free) return false;
+    this.locked = true;
+    return true;
   }
 
   acquire(): Promise<void> {
@@ -102,6 +125,20 @@ function bindable(params: readonly SqlParam[]): unknown[] {
  * While a transaction is open (it may await between statements) every other statement of the
  * process waits, so nothing joins someone else's transaction by accident.
  */
+interface PendingWrite {
+  statements: readonly SqlStatement[];
+  /** `all` returns rows (writes with RETURNING); `run` returns changed-row counts */
+  mode: 'all' | 'run';
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** Writes queued for the next group commit, shared by every client on one connection. */
+class WriteQueue {
+  pending: PendingWrite[] = [];
+  scheduled = false;
+}
+
 export class SqliteSqlClient implements SqlClient {
   readonly dialect = 'sqlite' as const;
 
@@ -110,7 +147,66 @@ export class SqliteSqlClient implements SqlClient {
     private readonly lock = new ConnectionLock(),
     private readonly statements = new Map<string, Sqlite3Statement>(),
     private readonly insideTransaction = false,
+    private readonly writes = new WriteQueue(),
   ) {}
+
+  /**
+   * Group commit: writes issued outside an explicit transaction are queued and applied together
+   * in one transaction on the next turn of the event loop. A commit (WAL append) costs far more
+   * than the statement; with many executions in flight this turns thousands of commits per
+   * second into a few hundred. Each queued write resolves only after its commit.
+   */
+  private enqueueWrite<T>(statements: readonly SqlStatement[], mode: 'all' | 'run'): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.writes.pending.push({ statements, mode, resolve: resolve as (r: unknown) => void, reject });
+      if (!this.writes.scheduled) {
+        this.writes.scheduled = true;
+        setImmediate(() => void this.flushWrites());
+      }
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    this.writes.scheduled = false;
+    const batch = this.writes.pending;
+    this.writes.pending = [];
+    if (batch.length === 0) return;
+    if (!this.lock.tryAcquire()) await this.lock.acquire();
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const write of batch) {
+        // several statements of one write stay atomic through a savepoint; a single statement
+        // is atomic by itself (a failing statement is undone, the transaction goes on)
+        const savepoint = write.statements.length > 1;
+        if (savepoint) this.db.exec('SAVEPOINT w');
+        try {
+          const value =
+            write.mode === 'all'
+              ? this.execAll(write.statements[0].sql, write.statements[0].params)
+              : write.statements.map((st) => this.execRun(st.sql, st.params));
+          if (savepoint) this.db.exec('RELEASE w');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (savepoint) this.db.exec('ROLLBACK TO w; RELEASE w');
+          outcomes.push({ ok: false, value: error });
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.lock.release();
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    this.lock.release();
+    batch.forEach((write, i) => (outcomes[i].ok ? write.resolve(outcomes[i].value) : write.reject(outcomes[i].value)));
+  }
+
+  writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
+    if (this.insideTransaction) return Promise.resolve(statements.map((st) => this.execRun(st.sql, st.params)));
+    return this.enqueueWrite<number[]>(statements, 'run');
+  }
 
   private statement(sql: string): Sqlite3Statement {
     let statement = this.statements.get(sql);
@@ -136,7 +232,9 @@ export class SqliteSqlClient implements SqlClient {
   }
 
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    if (this.insideTransaction || this.lock.free) return this.execAll<T>(sql, params);
+    if (this.insideTransaction) return this.execAll<T>(sql, params);
+    if (!this.statement(sql).readonly) return this.enqueueWrite<T[]>([{ sql, params }], 'all');
+    if (this.lock.free) return this.execAll<T>(sql, params);
     await this.lock.acquire();
     try {
       return this.execAll<T>(sql, params);
@@ -150,7 +248,9 @@ export class SqliteSqlClient implements SqlClient {
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    if (this.insideTransaction || this.lock.free) return this.execRun(sql, params);
+    if (this.insideTransaction) return this.execRun(sql, params);
+    if (!this.statement(sql).readonly) return (await this.enqueueWrite<number[]>([{ sql, params }], 'run'))[0];
+    if (this.lock.free) return this.execRun(sql, params);
     await this.lock.acquire();
     try {
       return this.execRun(sql, params);
@@ -167,7 +267,7 @@ export class SqliteSqlClient implements SqlClient {
       // processes), so a transaction never fails half-way when it upgrades to writing.
       this.db.exec('BEGIN IMMEDIATE');
       try {
-        const result = await fn(new SqliteSqlClient(this.db, this.lock, this.statements, true));
+        const result = await fn(new SqliteSqlClient(this.db, this.lock, this.statements, true, this.writes));
         this.db.exec('COMMIT');
         return result;
       } catch (error) {

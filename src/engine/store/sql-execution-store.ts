@@ -1,5 +1,5 @@
 import { encodeTime } from 'ulidx';
-import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
+import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam, type SqlStatement } from './sql-client';
 import { namespaceFilterSql } from './sql-state-store';
 import {
   LOG_LEVELS,
@@ -266,7 +266,7 @@ export class SqlExecutionStore {
     });
   }
 
-  /** Ends an execution the caller owns; false when the fence no longer holds. */
+  /** Ends an execution the caller owns (with its last log lines); false when the fence no longer holds. */
   async finishExecution(
     fence: Fence,
     state: 'SUCCESS' | 'FAILED' | 'CANCELLED',
@@ -275,19 +275,14 @@ export class SqlExecutionStore {
     now: number,
     lines: readonly NewLogLine[] = [],
   ): Promise<boolean> {
-    if (lines.length > 0) {
-      return this.db.transaction(async (tx) => {
-        await this.appendLogsOn(tx, lines);
-        return new SqlExecutionStore(tx).finishExecution(fence, state, outputs, error, now);
-      });
-    }
-    const changed = await this.db.run(
-      `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
+    const finish: SqlStatement = {
+      sql: `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
               history = ${this.appendHistory()}
         where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
-      [state, toJson(outputs), error === null ? null : toJson(error), now, state, now, fence.executionId, fence.owner, fence.attempt],
-    );
-    return changed > 0;
+      params: [state, toJson(outputs), error === null ? null : toJson(error), now, state, now, fence.executionId, fence.owner, fence.attempt],
+    };
+    const changes = await this.db.writeBatch([...this.logStatements(lines), finish]);
+    return changes[changes.length - 1] > 0;
   }
 
   /** Shutdown: hands a running execution back to the queue with its progress kept. */
@@ -323,22 +318,19 @@ export class SqlExecutionStore {
   // ---- task runs ----------------------------------------------------------------------------
 
   /**
-   * Writes a task run, and the log lines buffered so far in the same transaction: one commit
-   * instead of two, and a finished task's lines are durable with its state.
+   * Writes a task run, and the log lines buffered so far, atomically: one commit instead of
+   * two, and a finished task's lines are durable with its state. False when fenced out.
    */
   async insertTaskRun(fence: Fence, run: TaskRunRecord, lines: readonly NewLogLine[] = []): Promise<boolean> {
-    if (lines.length === 0) return this.insertTaskRunOn(this.db, fence, run);
-    return this.db.transaction(async (tx) => {
-      await this.appendLogsOn(tx, lines);
-      return this.insertTaskRunOn(tx, fence, run);
-    });
+    const changes = await this.db.writeBatch([...this.logStatements(lines), this.insertTaskRunStatement(fence, run)]);
+    return changes[changes.length - 1] > 0;
   }
 
-  private async insertTaskRunOn(db: SqlClient, fence: Fence, run: TaskRunRecord): Promise<boolean> {
-    const changed = await db.run(
-      `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error)
+  private insertTaskRunStatement(fence: Fence, run: TaskRunRecord): SqlStatement {
+    return {
+      sql: `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error)
        select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where ${this.fenceSql()}`,
-      [
+      params: [
         run.id,
         run.executionId,
         run.taskId,
@@ -353,8 +345,7 @@ export class SqlExecutionStore {
         run.error === null ? null : toJson(run.error),
         ...this.fenceParams(fence),
       ],
-    );
-    return changed > 0;
+    };
   }
 
   async updateTaskRun(
@@ -363,22 +354,9 @@ export class SqlExecutionStore {
     patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
     lines: readonly NewLogLine[] = [],
   ): Promise<boolean> {
-    if (lines.length === 0) return this.updateTaskRunOn(this.db, fence, id, patch);
-    return this.db.transaction(async (tx) => {
-      await this.appendLogsOn(tx, lines);
-      return this.updateTaskRunOn(tx, fence, id, patch);
-    });
-  }
-
-  private async updateTaskRunOn(
-    db: SqlClient,
-    fence: Fence,
-    id: string,
-    patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
-  ): Promise<boolean> {
-    const changed = await db.run(
-      `update task_runs set state = ?, ended_at = ?, outputs = ?, error = ? where id = ? and ${this.fenceSql()}`,
-      [
+    const update: SqlStatement = {
+      sql: `update task_runs set state = ?, ended_at = ?, outputs = ?, error = ? where id = ? and ${this.fenceSql()}`,
+      params: [
         patch.state,
         patch.endedAt ?? null,
         patch.outputs === undefined || patch.outputs === null ? null : toJson(patch.outputs),
@@ -386,8 +364,9 @@ export class SqlExecutionStore {
         id,
         ...this.fenceParams(fence),
       ],
-    );
-    return changed > 0;
+    };
+    const changes = await this.db.writeBatch([...this.logStatements(lines), update]);
+    return changes[changes.length - 1] > 0;
   }
 
   async listTaskRuns(executionId: string): Promise<TaskRunRecord[]> {
@@ -400,20 +379,23 @@ export class SqlExecutionStore {
   /** One multi-row insert per chunk, all in one transaction: batching is what makes ingest fast. */
   async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
     if (lines.length === 0) return;
-    await this.db.transaction((tx) => this.appendLogsOn(tx, lines));
+    await this.db.writeBatch(this.logStatements(lines));
   }
 
-  private async appendLogsOn(db: SqlClient, lines: readonly NewLogLine[]): Promise<void> {
+  /** Multi-row inserts of at most 200 lines each: batching is what makes ingest fast. */
+  private logStatements(lines: readonly NewLogLine[]): SqlStatement[] {
     const CHUNK = 200;
+    const statements: SqlStatement[] = [];
     for (let start = 0; start < lines.length; start += CHUNK) {
       const chunk = lines.slice(start, start + CHUNK);
       const params: SqlParam[] = [];
       for (const l of chunk) params.push(l.executionId, l.taskId, l.taskRunId, l.attempt, LOG_LEVELS[l.level], l.ts, l.message);
-      await db.run(
-        `insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      statements.push({
+        sql: `insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
         params,
-      );
+      });
     }
+    return statements;
   }
 
   /**
