@@ -45,9 +45,11 @@ const middle = first.items[99].id - 500_000;
 const rows = [];
 try {
   await load('warmup', { url: `${base}?limit=100`, headers, duration: 2, connections: 10 });
-  rows.push(await load('100 newest of 1M lines', { url: `${base}?limit=100`, headers, connections: 10 }));
-  rows.push(await load('100 before a cursor half-way (before=)', { url: `${base}?limit=100&before=${middle}`, headers, connections: 10 }));
-  rows.push(await load('100 newest at level >= WARN', { url: `${base}?limit=100&level=WARN`, headers, connections: 10 }));
+  // latency: one client at a time (what a user paging sees); throughput: 10 concurrent clients
+  rows.push(await load('100 newest of 1M lines, 1 client', { url: `${base}?limit=100`, headers, connections: 1 }));
+  rows.push(await load('100 before a cursor half-way (before=), 1 client', { url: `${base}?limit=100&before=${middle}`, headers, connections: 1 }));
+  rows.push(await load('100 newest at level >= WARN, 1 client', { url: `${base}?limit=100&level=WARN`, headers, connections: 1 }));
+  rows.push(await load('100 newest of 1M lines, 10 clients', { url: `${base}?limit=100`, headers, connections: 10 }));
 } finally {
   await stopChild(server.child);
 }
