@@ -255,7 +255,7 @@ export function buildCli(): Command {
     .option('--limit <n>', 'page size', positiveInt, 50)
     .option('--offset <n>', 'skip this many', positiveInt, 0)
     .action(async (opts: { limit: number; offset: number }, command: Command) => {
-      const page = await withEngine(command, (engine) => engine.apiKeys.list(opts.limit, opts.offset));
+      const page = await withEngine(command, (engine) => engine.apiKeys.list(CLI_PRINCIPAL, opts.limit, opts.offset));
       for (const key of page.items) printKey(key);
     });
   apiKeys

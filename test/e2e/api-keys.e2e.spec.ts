@@ -727,3 +727,53 @@ describe('two processes on one database (auth.keyCacheTtlMs: 500)', () => {
     }
   });
 });
+
+describe('what a non-admin key manager can see', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it('lists and reads only keys within its own scopes and namespaces; others are 404, never leaked', async () => {
+    const manager = await createKey(server, { scopes: ['api-keys:manage', 'workflows:read'], namespaces: ['team-a', 'ops.*'] });
+    const inside = await createKey(server, { scopes: ['workflows:read'], namespaces: ['ops.eu'] });
+    const otherNamespace = await createKey(server, { scopes: ['workflows:read'], namespaces: ['team-b'] });
+    const everyNamespace = await createKey(server, { scopes: ['workflows:read'] });
+    const widerScope = await createKey(server, { scopes: ['workflows:write'], namespaces: ['team-a'] });
+    const admin = await createKey(server, { scopes: ['admin'] });
+
+    const list = await server.request('GET', '/api/v1/api-keys?limit=500', { auth: manager.key });
+    expect(list.status).toBe(200);
+    const ids = list.body.items.map((k: { id: string }) => k.id);
+    expect(ids).toContain(inside.id);
+    for (const hidden of [otherNamespace, everyNamespace, widerScope, admin]) expect(ids).not.toContain(hidden.id);
+
+    expect((await server.request('GET', `/api/v1/api-keys/${inside.id}`, { auth: manager.key })).status).toBe(200);
+    for (const hidden of [otherNamespace, everyNamespace, widerScope, admin]) {
+      const res = await server.request('GET', `/api/v1/api-keys/${hidden.id}`, { auth: manager.key });
+      expectError(res, 404, 'NOT_FOUND');
+    }
+    // the admin (static key) still sees every one of them
+    const all = await server.request('GET', '/api/v1/api-keys?limit=500');
+    for (const key of [inside, otherNamespace, everyNamespace, widerScope, admin]) {
+      expect(all.body.items.map((k: { id: string }) => k.id)).toContain(key.id);
+    }
+  });
+
+  it('a namespace-restricted audit reader sees only events about its namespaces', async () => {
+    const reader = await createKey(server, { scopes: ['audit:read'], namespaces: ['team-a'] });
+    for (const [id, ns] of [['aud-a', 'team-a'], ['aud-b', 'team-b']]) {
+      const res = await server.request('PUT', `/api/v1/workflows/${id}`, { raw: `id: ${id}\nnamespace: ${ns}\ntasks: [{id: x, type: log, message: hi}]\n`, contentType: 'application/yaml' });
+      expect(res.status).toBe(201);
+    }
+    const seen = await server.request('GET', '/api/v1/audit?limit=500', { auth: reader.key });
+    expect(seen.status).toBe(200);
+    const namespaces = new Set(seen.body.items.map((e: { namespace: string | null }) => e.namespace));
+    expect([...namespaces]).toEqual(['team-a']);
+    expect(seen.body.items.some((e: { resourceId: string }) => e.resourceId === 'aud-a')).toBe(true);
+    const admin = await server.request('GET', '/api/v1/audit?limit=500');
+    expect(admin.body.items.some((e: { resourceId: string }) => e.resourceId === 'aud-b')).toBe(true);
+  });
+});

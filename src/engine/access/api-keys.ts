@@ -227,13 +227,28 @@ export class ApiKeyManager {
     return { created: true, key, plaintext: generated.key };
   }
 
-  list(limit: number, offset: number) {
-    return this.store.listKeys(limit, offset);
+  /** Whether `caller` may see `key`: admins see all; others only keys within their own authority. */
+  private visibleTo(caller: Principal, key: ApiKeyRecord): boolean {
+    if (caller.scopes.has('admin')) return true;
+    if (key.scopes.includes('admin') || key.scopes.some((s) => !caller.scopes.has(s as Scope))) return false;
+    if (caller.namespaces === undefined) return true;
+    return key.namespaces !== null && key.namespaces.every((n) => caller.namespaces!.some((p) => namespacePatternCovers(p, n)));
   }
 
-  async get(id: string): Promise<ApiKeyRecord> {
+  /**
+   * Keys the caller may see, newest first. A non-admin manager sees only keys within its own
+   * scopes and namespaces (key tables are small: filtering here keeps paging exact).
+   */
+  async list(caller: Principal, limit: number, offset: number): Promise<{ items: ApiKeyRecord[]; hasMore: boolean }> {
+    if (caller.scopes.has('admin')) return this.store.listKeys(limit, offset);
+    const all = (await this.store.listKeys(100_000, 0)).items.filter((key) => this.visibleTo(caller, key));
+    return { items: all.slice(offset, offset + limit), hasMore: all.length > offset + limit };
+  }
+
+  /** Outside the caller's authority a key "does not exist" for it (no existence leak). */
+  async get(caller: Principal, id: string): Promise<ApiKeyRecord> {
     const key = await this.store.getKey(id);
-    if (!key) throw new NotFoundError('api key', id);
+    if (!key || !this.visibleTo(caller, key)) throw new NotFoundError('api key', id);
     return key;
   }
 

@@ -121,7 +121,7 @@ export class AuditLog {
     await this.flush();
   }
 
-  async query(q: { limit: number; offset: number; action?: string; actor?: string; since?: number }) {
+  async query(q: { limit: number; offset: number; action?: string; actor?: string; since?: number; namespaces?: readonly string[] }) {
     await this.flush();
     return this.store.queryAudit(q);
   }

@@ -1,4 +1,5 @@
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
+import { namespaceFilterSql } from './namespace-filter';
 
 export interface ApiKeyRecord {
   id: string;
@@ -199,7 +200,7 @@ export class SqlAccessStore {
     });
   }
 
-  async queryAudit(q: { limit: number; offset: number; action?: string; actor?: string; since?: number }): Promise<{ items: AuditEvent[]; hasMore: boolean }> {
+  async queryAudit(q: { limit: number; offset: number; action?: string; actor?: string; since?: number; namespaces?: readonly string[] }): Promise<{ items: AuditEvent[]; hasMore: boolean }> {
     const where: string[] = [];
     const params: SqlParam[] = [];
     const add = (sql: string, value: SqlParam) => {
@@ -209,6 +210,12 @@ export class SqlAccessStore {
     if (q.action !== undefined) add('action = ?', q.action);
     if (q.actor !== undefined) add('actor = ?', q.actor);
     if (q.since !== undefined) add('at >= ?', q.since);
+    if (q.namespaces !== undefined) {
+      // a namespace-restricted reader sees only events about resources in its namespaces
+      const filter = namespaceFilterSql('namespace', q.namespaces);
+      where.push(`namespace is not null and ${filter.sql}`);
+      params.push(...filter.params);
+    }
     const rows = await this.db.all<Row>(
       `select * from audit_events ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit ? offset ?`,
       [...params, q.limit + 1, q.offset],

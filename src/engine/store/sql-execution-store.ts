@@ -1,6 +1,6 @@
 import { encodeTime } from 'ulidx';
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam, type SqlStatement } from './sql-client';
-import { namespaceFilterSql } from './sql-state-store';
+import { namespaceFilterSql } from './namespace-filter';
 import {
   LOG_LEVELS,
   type ExecutionListQuery,

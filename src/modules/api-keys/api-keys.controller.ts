@@ -38,10 +38,10 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'List keys, newest first (never a hash or plaintext)' })
   @ApiOk(ApiKeyPageDto)
   @ApiErrors(400, 401, 403)
-  async list(@Query() query: PageQueryDto): Promise<ApiKeyPageDto> {
+  async list(@Query() query: PageQueryDto, @CurrentPrincipal() principal: Principal): Promise<ApiKeyPageDto> {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
-    const page = await this.engine.engine.apiKeys.list(limit, offset);
+    const page = await this.engine.engine.apiKeys.list(principal, limit, offset);
     return { items: page.items.map(ApiKeyDto.from), limit, offset, hasMore: page.hasMore };
   }
 
@@ -49,8 +49,8 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'Get one key' })
   @ApiOk(ApiKeyDto)
   @ApiErrors(401, 403, 404)
-  async get(@Param('id') id: string): Promise<ApiKeyDto> {
-    return ApiKeyDto.from(await this.engine.engine.apiKeys.get(id));
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.engine.engine.apiKeys.get(principal, id));
   }
 
   @Patch(':id')

@@ -1,7 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsDateString, IsOptional, IsString, MaxLength } from 'class-validator';
-import { RequireScopes } from '../../common/auth/decorators';
+import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { PageQueryDto, toIso } from '../../common/http/validation';
 import { EngineProvider } from '../engine/engine.provider';
@@ -55,10 +56,10 @@ export class AuditController {
   @ApiOperation({ summary: 'Audit trail, newest first' })
   @ApiOk(AuditPageDto)
   @ApiErrors(400, 401, 403)
-  async list(@Query() query: AuditQueryDto): Promise<AuditPageDto> {
+  async list(@Query() query: AuditQueryDto, @CurrentPrincipal() principal: Principal): Promise<AuditPageDto> {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
-    const page = await this.engine.engine.audit.query({ limit, offset, action: query.action, actor: query.actor, since: query.since ? Date.parse(query.since) : undefined });
+    const page = await this.engine.engine.audit.query({ limit, offset, action: query.action, actor: query.actor, since: query.since ? Date.parse(query.since) : undefined, namespaces: principal.namespaces });
     return { items: page.items.map((e) => ({ ...e, at: toIso(e.at)! })), limit, offset, hasMore: page.hasMore };
   }
 }
