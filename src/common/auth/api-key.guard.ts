@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { AuthenticationError } from '../../engine/access/api-keys';
 import { EngineProvider } from '../../modules/engine/engine.provider';
 import { ApiError } from '../errors/api-error';
-import { extractPresentedKey } from './api-key-authenticator';
+import { extractPresentedKey } from './presented-key';
 import { PUBLIC_ROUTE, REQUIRED_SCOPES } from './decorators';
 import { FailedAuthLimiter } from './failed-auth-limiter';
 import { hasScopes, type Principal, type Scope } from './scopes';
