@@ -58,6 +58,29 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
   } as Options);
 }
 
+/** Lock contention, or the migrator's own check-then-create of its table racing another process. */
+function isStartupRace(error: unknown): boolean {
+  const message = String((error as Error)?.message ?? error);
+  return /database is locked|SQLITE_BUSY/i.test(message) || /mikro_orm_migrations.*already exists/i.test(message);
+}
+
+/**
+ * Several processes may start at once on one new SQLite file (replicas, tests). SQLite answers
+ * a transaction that must upgrade to writing while another process writes with an immediate
+ * "database is locked" (waiting could deadlock), so opening and migrating are retried: one
+ * process migrates, the others then find nothing pending.
+ */
+async function withLockRetry<T>(what: () => Promise<T>, attempts = 40): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await what();
+    } catch (error) {
+      if (!isStartupRace(error) || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200));
+    }
+  }
+}
+
 export interface OpenedStore {
   store: SqlStateStore;
   orm: MikroORM;
@@ -65,9 +88,9 @@ export interface OpenedStore {
 
 /** Opens the database through MikroORM, optionally migrates it, and returns the StateStore. */
 export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
-  const orm = await initOrm(options);
+  const orm = await withLockRetry(() => initOrm(options));
   try {
-    if (options.migrate !== false) await orm.getMigrator().up();
+    if (options.migrate !== false) await withLockRetry(() => orm.getMigrator().up());
     const driver = orm.em.getDriver() as unknown as AbstractSqlDriver;
     const knex = driver.getConnection().getKnex() as Knex;
     let client: SqlClient;
@@ -95,9 +118,9 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
 
 /** `autokestra migrate`: applies pending migrations and reports which ran. */
 export async function migrateDatabase(url: string): Promise<string[]> {
-  const orm = await initOrm({ url });
+  const orm = await withLockRetry(() => initOrm({ url }));
   try {
-    const applied = await orm.getMigrator().up();
+    const applied = await withLockRetry(() => orm.getMigrator().up());
     return applied.map((m) => m.name);
   } finally {
     await orm.close(true);
