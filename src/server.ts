@@ -14,7 +14,7 @@ import { staticKeyProblems } from './common/auth/static-keys';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError } from './common/config/load-config';
 import { engineOptionsFrom } from './common/config/engine-options';
-import { ErrorResponseDto } from './common/errors/api-error';
+import { ApiError, ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
 import { createRootLogger, redactUrl } from './common/logging';
 import { Engine } from './engine/engine';
@@ -39,6 +39,21 @@ export interface StartServerOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_JSON_DEPTH = 64;
+
+/** Iterative (no recursion of its own): true when `value` nests deeper than `limit`. */
+export function jsonDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
 
 /** Static key entries must be long enough (checked before anything opens). */
 export function assertStaticKeysValid(config: AppConfig): void {
@@ -187,7 +202,14 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     if (body.length === 0 || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
-    parseJson(req, body as string, done);
+    parseJson(req, body as string, (error: Error | null, parsed?: unknown) => {
+      if (error) return done(error);
+      // Validation walks bodies recursively: refuse absurd nesting here, before anything does.
+      if (jsonDepthExceeds(parsed, MAX_JSON_DEPTH)) {
+        return done(new ApiError('VALIDATION_ERROR', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ field: 'body', message: `nesting deeper than ${MAX_JSON_DEPTH} levels` }]));
+      }
+      done(null, parsed);
+    });
   });
   fastify.addContentTypeParser(
     ['application/yaml', 'text/yaml', 'application/x-yaml'],
