@@ -5,19 +5,11 @@
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
 import { generateApiKey } from '../../src/engine/access/key-format';
+import { SCOPES } from '../../src/engine/access/scopes';
 import type { TestResponse, TestServer } from '../support/server';
 
-export const ALL_SCOPES = [
-  'admin',
-  'workflows:read',
-  'workflows:write',
-  'executions:read',
-  'executions:write',
-  'logs:read',
-  'api-keys:manage',
-  'audit:read',
-  'tools:invoke',
-] as const;
+/** Every scope the server knows: the matrix covers new scopes automatically. */
+export const ALL_SCOPES = SCOPES;
 
 /** Exactly the fields of a key in responses (the plaintext `key` only at creation/rotation). */
 export const KEY_FIELDS = ['createdAt', 'enabled', 'expiresAt', 'id', 'label', 'lastUsedAt', 'namespaces', 'prefix', 'revokedAt', 'scopes'];

@@ -3,7 +3,7 @@
  * recovery, secrets). Everything goes over real HTTP against a real server.
  */
 import { expect } from 'vitest';
-import type { TestResponse } from '../support/server';
+import { httpClient as supportHttpClient, type TestResponse } from '../support/server';
 
 export const TERMINAL = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
 
@@ -39,29 +39,7 @@ export interface Api {
 
 /** An authenticated JSON client for any base URL (used for spawned `serve` processes). */
 export function httpClient(url: string, key: string): Api {
-  return {
-    async request(method, path, init = {}) {
-      const headers: Record<string, string> = { ...(init.headers ?? {}) };
-      if (init.auth !== false) headers.authorization = `Bearer ${init.auth ?? key}`;
-      let body: string | undefined;
-      if (init.raw !== undefined) {
-        body = init.raw;
-        if (init.contentType) headers['content-type'] = init.contentType;
-      } else if (init.body !== undefined) {
-        body = JSON.stringify(init.body);
-        headers['content-type'] = init.contentType ?? 'application/json';
-      }
-      const res = await fetch(`${url}${path}`, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = text.length ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined;
-      }
-      return { status: res.status, headers: res.headers, text, body: parsed };
-    },
-  };
+  return { request: supportHttpClient(url, key) };
 }
 
 export async function apply(api: Api, id: string, yaml: string): Promise<TestResponse> {

@@ -41,6 +41,36 @@ export interface TestResponse {
   body: any;
 }
 
+/**
+ * An HTTP client for a base URL: JSON or raw bodies, authenticated with `key` unless the call
+ * sends its own credentials or `auth: false`. Used for in-process and spawned servers alike.
+ */
+export function httpClient(url: string, key: string): (method: string, path: string, init?: RequestOptions) => Promise<TestResponse> {
+  return async (method, path, init = {}) => {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    if (init.auth !== false && !('authorization' in headers) && !('x-api-key' in headers)) {
+      headers.authorization = `Bearer ${init.auth ?? key}`;
+    }
+    let body: string | Buffer | undefined;
+    if (init.raw !== undefined) {
+      body = init.raw;
+      if (init.contentType) headers['content-type'] = init.contentType;
+    } else if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] = init.contentType ?? 'application/json';
+    }
+    const res = await fetch(`${url}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text.length ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  };
+}
+
 export function tempDir(prefix = 'autokestra-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -72,29 +102,7 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
   const server = await startServer(config, { logDestination: logPath, env: { ...process.env, ...options.env } });
   const url = server.url;
 
-  async function request(method: string, path: string, init: RequestOptions = {}): Promise<TestResponse> {
-    const headers: Record<string, string> = { ...(init.headers ?? {}) };
-    if (init.auth !== false && !('authorization' in headers) && !('x-api-key' in headers)) {
-      headers.authorization = `Bearer ${init.auth ?? key}`;
-    }
-    let body: string | Buffer | undefined;
-    if (init.raw !== undefined) {
-      body = init.raw;
-      if (init.contentType) headers['content-type'] = init.contentType;
-    } else if (init.body !== undefined) {
-      body = JSON.stringify(init.body);
-      headers['content-type'] = init.contentType ?? 'application/json';
-    }
-    const res = await fetch(`${url}${path}`, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown = undefined;
-    try {
-      parsed = text.length ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, body: parsed };
-  }
+  const request = httpClient(url, key);
 
   return {
     url,

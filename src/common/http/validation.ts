@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type Type as ClassType, type ValidationError } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
@@ -59,6 +59,18 @@ export interface PageDto<T> {
   limit: number;
   offset: number;
   hasMore: boolean;
+}
+
+/** The `{items, limit, offset, hasMore}` response class of a list route, named for OpenAPI. */
+export function PageOf<T>(item: ClassType<T>, name: string): ClassType<PageDto<T>> {
+  class Page implements PageDto<T> {
+    @ApiProperty({ type: [item] }) items: T[];
+    @ApiProperty() limit: number;
+    @ApiProperty() offset: number;
+    @ApiProperty({ description: 'true when another page follows (there is no total count)' }) hasMore: boolean;
+  }
+  Object.defineProperty(Page, 'name', { value: name });
+  return Page;
 }
 
 export function toIso(ms: number | null | undefined): string | null {

@@ -21,34 +21,6 @@ export interface ExecutionTrigger {
   parentTaskRunId?: string;
 }
 
-export interface ExecutionRecord {
-  id: string;
-  workflowId: string;
-  namespace: string;
-  revision: number;
-  state: ExecutionState;
-  inputs: Record<string, unknown>;
-  labels: Record<string, string>;
-  trigger: ExecutionTrigger;
-  outputs: Record<string, unknown> | null;
-  error: ExecutionError | null;
-  history: { state: ExecutionState; at: number }[];
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  owner: string | null;
-  leaseExpiresAt: number | null;
-  /** incremented by every claim: the fencing token of the current owner */
-  attempt: number;
-  cancelRequested: boolean;
-  concurrencyLimit: number | null;
-  timeoutMs: number | null;
-  parentExecutionId: string | null;
-  depth: number;
-  idempotencyKey: string | null;
-  idempotencyHash: string | null;
-}
-
 export interface NewExecution {
   id: string;
   workflowId: string;
@@ -65,6 +37,22 @@ export interface NewExecution {
   idempotencyKey: string | null;
   idempotencyHash: string | null;
 }
+
+/** A stored execution: what was inserted, plus its state machine and the owner's claim. */
+export interface ExecutionRecord extends NewExecution {
+  state: ExecutionState;
+  outputs: Record<string, unknown> | null;
+  error: ExecutionError | null;
+  history: { state: ExecutionState; at: number }[];
+  startedAt: number | null;
+  endedAt: number | null;
+  owner: string | null;
+  leaseExpiresAt: number | null;
+  /** incremented by every claim: the fencing token of the current owner */
+  attempt: number;
+  cancelRequested: boolean;
+}
+
 
 export interface TaskRunRecord {
   id: string;

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsBoolean, IsDateString, IsInt, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
 import { SCOPES } from '../../common/auth/scopes';
-import { toIso } from '../../common/http/validation';
+import { toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
 
 export class CreateApiKeyDto {
@@ -102,9 +102,5 @@ export class CreatedApiKeyDto extends ApiKeyDto {
   @ApiProperty({ description: 'the plaintext key: returned this once, never again' }) key: string;
 }
 
-export class ApiKeyPageDto {
-  @ApiProperty({ type: [ApiKeyDto] }) items: ApiKeyDto[];
-  @ApiProperty() limit: number;
-  @ApiProperty() offset: number;
-  @ApiProperty() hasMore: boolean;
-}
+export const ApiKeyPageDto = PageOf(ApiKeyDto, 'ApiKeyPageDto');
+export type ApiKeyPageDto = PageDto<ApiKeyDto>;

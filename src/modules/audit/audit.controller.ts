@@ -4,7 +4,7 @@ import { IsDateString, IsOptional, IsString, MaxLength } from 'class-validator';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { PageQueryDto, toIso } from '../../common/http/validation';
+import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import { EngineProvider } from '../engine/engine.provider';
 
 export class AuditQueryDto extends PageQueryDto {
@@ -39,12 +39,8 @@ export class AuditEventDto {
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: true }) details: Record<string, unknown> | null;
 }
 
-export class AuditPageDto {
-  @ApiProperty({ type: [AuditEventDto] }) items: AuditEventDto[];
-  @ApiProperty() limit: number;
-  @ApiProperty() offset: number;
-  @ApiProperty() hasMore: boolean;
-}
+export const AuditPageDto = PageOf(AuditEventDto, 'AuditPageDto');
+export type AuditPageDto = PageDto<AuditEventDto>;
 
 @ApiTags('audit')
 @Controller('api/v1/audit')

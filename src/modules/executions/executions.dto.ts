@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { PageQueryDto, toIso } from '../../common/http/validation';
+import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import { EXECUTION_STATES, type ExecutionRecord, type TaskRunRecord } from '../../engine/store/execution-types';
 
 export class TriggerExecutionDto {
@@ -114,9 +114,5 @@ export class ExecutionDto {
   }
 }
 
-export class ExecutionPageDto {
-  @ApiProperty({ type: [ExecutionDto] }) items: ExecutionDto[];
-  @ApiProperty() limit: number;
-  @ApiProperty() offset: number;
-  @ApiProperty() hasMore: boolean;
-}
+export const ExecutionPageDto = PageOf(ExecutionDto, 'ExecutionPageDto');
+export type ExecutionPageDto = PageDto<ExecutionDto>;

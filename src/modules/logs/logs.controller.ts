@@ -6,7 +6,7 @@ import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { toIso } from '../../common/http/validation';
+import { toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { LogLevelName } from '../../engine/store/execution-types';
 import { EngineProvider } from '../engine/engine.provider';
 
@@ -60,12 +60,8 @@ export class LogLineDto {
   @ApiProperty() message: string;
 }
 
-export class LogPageDto {
-  @ApiProperty({ type: [LogLineDto] }) items: LogLineDto[];
-  @ApiProperty() limit: number;
-  @ApiProperty() offset: number;
-  @ApiProperty() hasMore: boolean;
-}
+export const LogPageDto = PageOf(LogLineDto, 'LogPageDto');
+export type LogPageDto = PageDto<LogLineDto>;
 
 @ApiTags('logs')
 @Controller('api/v1/executions')

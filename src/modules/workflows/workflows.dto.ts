@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import type { WorkflowRecord, WorkflowSummary } from '../../engine/store/state-store';
 import { BooleanQuery } from '../../common/http/boolean-query';
-import { PageQueryDto, toIso } from '../../common/http/validation';
+import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
 
 export class WorkflowListQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'exact namespace' })
@@ -59,9 +59,5 @@ export class WorkflowDto extends WorkflowSummaryDto {
   }
 }
 
-export class WorkflowPageDto {
-  @ApiProperty({ type: [WorkflowSummaryDto] }) items: WorkflowSummaryDto[];
-  @ApiProperty() limit: number;
-  @ApiProperty() offset: number;
-  @ApiProperty() hasMore: boolean;
-}
+export const WorkflowPageDto = PageOf(WorkflowSummaryDto, 'WorkflowPageDto');
+export type WorkflowPageDto = PageDto<WorkflowSummaryDto>;
