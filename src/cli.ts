@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { CLI_PRINCIPAL } from './engine/access/api-keys';
+import { presentKeyRateLimit } from './engine/access/key-rate-limit';
 import { SCOPES } from './engine/access/scopes';
 import { parseDurationMs } from './engine/dsl';
 import type { ApiKeyRecord } from './engine/store/sql-access-store';
@@ -99,8 +100,16 @@ async function quickstart(command: Command): Promise<void> {
 }
 
 function printKey(key: ApiKeyRecord, plaintext?: string | null): void {
-  const { previousPrefix: _p, previousValidUntil: _v, lastUsedIp: _ip, ...visible } = key;
+  const { previousPrefix: _p, previousValidUntil: _v, lastUsedIp: _ip, rateLimit, ...rest } = key;
+  const visible = { ...rest, rateLimit: presentKeyRateLimit(rateLimit) };
   printJson(plaintext ? { ...visible, key: plaintext } : visible);
+}
+
+/** `--rate-limit 100/1m` → {requests: 100, window: '1m'}; the engine validates the values. */
+function parseRateLimitOption(value: string): { requests: number; window: string } {
+  const match = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(value);
+  if (!match) throw new InvalidArgumentError("must be <requests>/<window>, e.g. '100/1m' or '5000/1h'");
+  return { requests: Number(match[1]), window: match[2] };
 }
 
 export function buildCli(): Command {
@@ -237,14 +246,16 @@ export function buildCli(): Command {
     .option('--label <label>', 'unique label')
     .option('--namespaces <list>', "comma-separated allow-list, e.g. 'team-a,ops.*'")
     .option('--expires-in <duration>', "e.g. '30d', '12h'", parseExpiresIn)
+    .option('--rate-limit <requests/window>', "the key's own request limit per process, e.g. '100/1m'", parseRateLimitOption)
     .description('create a key and print its plaintext once')
-    .action(async (opts: { scopes: string; label?: string; namespaces?: string; expiresIn?: number }, command: Command) => {
+    .action(async (opts: { scopes: string; label?: string; namespaces?: string; expiresIn?: number; rateLimit?: { requests: number; window: string } }, command: Command) => {
       const { key, plaintext } = await withEngine(command, (engine) =>
         engine.apiKeys.create(CLI_PRINCIPAL, {
           label: opts.label,
           scopes: opts.scopes.split(',').map((s) => s.trim()).filter(Boolean),
           namespaces: opts.namespaces ? opts.namespaces.split(',').map((s) => s.trim()).filter(Boolean) : null,
           expiresAt: opts.expiresIn ? Date.now() + opts.expiresIn : null,
+          rateLimit: opts.rateLimit ?? null,
         }),
       );
       printKey(key, plaintext);

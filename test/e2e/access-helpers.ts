@@ -12,7 +12,7 @@ import type { TestResponse, TestServer } from '../support/server';
 export const ALL_SCOPES = SCOPES;
 
 /** Exactly the fields of a key in responses (the plaintext `key` only at creation/rotation). */
-export const KEY_FIELDS = ['createdAt', 'enabled', 'expiresAt', 'id', 'label', 'lastUsedAt', 'namespaces', 'prefix', 'revokedAt', 'scopes'];
+export const KEY_FIELDS = ['createdAt', 'enabled', 'expiresAt', 'id', 'label', 'lastUsedAt', 'namespaces', 'prefix', 'rateLimit', 'revokedAt', 'scopes'];
 export const CREATED_KEY_FIELDS = [...KEY_FIELDS, 'key'].sort();
 
 export const AUDIT_FIELDS = ['action', 'actor', 'at', 'details', 'id', 'ip', 'namespace', 'outcome', 'resourceId', 'resourceType'];
@@ -33,6 +33,7 @@ export interface CreatedKey {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  rateLimit: { requests: number; window: string } | null;
 }
 
 let labels = 0;

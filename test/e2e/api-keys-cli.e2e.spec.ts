@@ -67,6 +67,15 @@ describe('autokestra api-keys (no server)', () => {
     expect(expiresAt).toBeLessThanOrEqual(Date.now() + 30 * 86_400_000 + 1000);
   });
 
+  it('create --rate-limit 100/1m stores the key\'s own request limit and prints it as {requests, window}', async () => {
+    const printed = await cliCreate(db, ['--label', uniqueId('cli-limit'), '--scopes', 'logs:read', '--rate-limit', '100/60s']);
+    expect(printed.rateLimit).toEqual({ requests: 100, window: '1m' });
+    const row = tableRows(db, 'api_keys').find((r) => r.id === printed.id)!;
+    expect(JSON.parse(String(row.rate_limit))).toEqual({ requests: 100, windowSeconds: 60 });
+    const plain = await cliCreate(db, ['--label', uniqueId('cli-nolimit'), '--scopes', 'logs:read']);
+    expect(plain.rateLimit).toBeNull();
+  });
+
   it('list prints every key without any plaintext or hash', async () => {
     const a = await cliCreate(db, ['--label', uniqueId('cli-list'), '--scopes', 'audit:read']);
     const res = await runCli(['api-keys', 'list'], cliEnv(db));
@@ -85,6 +94,9 @@ describe('autokestra api-keys (no server)', () => {
     ['an empty scope list', ['--scopes', ',']],
     ['a bad --expires-in', ['--scopes', 'logs:read', '--expires-in', 'soon']],
     ['a bad namespace', ['--scopes', 'logs:read', '--namespaces', 'not a namespace']],
+    ['a --rate-limit without a window', ['--scopes', 'logs:read', '--rate-limit', '100']],
+    ['a --rate-limit of 0 requests', ['--scopes', 'logs:read', '--rate-limit', '0/1m']],
+    ['a --rate-limit with a sub-second window', ['--scopes', 'logs:read', '--rate-limit', '10/500ms']],
   ])('create refuses %s: non-zero exit, a message, no key printed, nothing stored', async (_name, args) => {
     const label = uniqueId('cli-bad');
     const res = await runCli(['api-keys', 'create', '--label', label, ...args], cliEnv(db));

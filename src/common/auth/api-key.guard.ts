@@ -1,12 +1,13 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthenticationError } from '../../engine/access/api-keys';
 import { EngineProvider } from '../../modules/engine/engine.provider';
 import { ApiError } from '../errors/api-error';
 import { extractPresentedKey } from './presented-key';
 import { PUBLIC_ROUTE, REQUIRED_SCOPES } from './decorators';
-import { FailedAuthLimiter } from './failed-auth-limiter';
+import { credentialId, FailedAuthLimiter } from './failed-auth-limiter';
+import { KeyRequestLimiter, rateLimitHeaders } from './key-request-limiter';
 import { hasScopes, type Principal, type Scope } from './scopes';
 
 interface RoutePolicy {
@@ -16,21 +17,30 @@ interface RoutePolicy {
 
 export const FAILED_AUTH_LIMITER = Symbol('FAILED_AUTH_LIMITER');
 
-function rateLimited(waitMs: number): ApiError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new ApiError('RATE_LIMITED', `too many failed authentication attempts from this address; retry in ${seconds} s`, undefined, {
-    'retry-after': String(seconds),
+function retryAfter(waitMs: number): string {
+  return String(Math.max(1, Math.ceil(waitMs / 1000)));
+}
+
+function failedAuthLimited(waitMs: number): ApiError {
+  const seconds = retryAfter(waitMs);
+  return new ApiError('RATE_LIMITED', `too many failed authentication attempts from this address or with this key; retry in ${seconds} s`, undefined, {
+    'retry-after': seconds,
   });
 }
 
 /**
  * The global guard (APP_GUARD): every route needs a valid key unless marked @Public(), and the
- * key must hold the route's @RequireScopes(). Route metadata is read once per handler. Failed
- * attempts are audited (aggregated) and rate limited per client address.
+ * key must hold the route's @RequireScopes(). Route metadata is read once per handler.
+ *
+ * Authentication comes first: a valid key is accepted whatever others did from its address.
+ * Only failures are audited (aggregated) and rate limited, per address and per presented
+ * credential. A managed key carrying a `rateLimit` is then counted against it (429 over it,
+ * RateLimit-* headers on each of its responses); keys without one skip that step entirely.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly policies = new WeakMap<object, RoutePolicy>();
+  private readonly keyLimiter = new KeyRequestLimiter();
 
   constructor(
     private readonly reflector: Reflector,
@@ -55,27 +65,42 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const policy = this.policyFor(context);
     if (policy.isPublic) return true;
-    const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest & { principal?: Principal }>();
     const ip = request.ip;
-    const wait = this.limiter.blockedFor(ip);
-    if (wait > 0) throw rateLimited(wait);
+    const apiKeys = this.engine.engine.apiKeys;
 
+    let presented: string | undefined;
     let principal: Principal;
     try {
-      const presented = extractPresentedKey(request.headers);
+      presented = extractPresentedKey(request.headers);
       if (presented === undefined) {
-        this.engine.engine.apiKeys.recordFailure(ip, null, 'missing');
+        apiKeys.recordFailure(ip, null, 'missing');
         throw new ApiError('MISSING_API_KEY', 'send an API key as "Authorization: Bearer <key>" or "X-API-Key: <key>"');
       }
-      principal = await this.engine.engine.apiKeys.authenticate(presented, ip);
+      principal = await apiKeys.authenticate(presented, ip);
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'INVALID_API_KEY') this.engine.engine.apiKeys.recordFailure(ip, null, 'bad authorization header');
+      if (error instanceof ApiError && error.code === 'INVALID_API_KEY') apiKeys.recordFailure(ip, null, 'bad authorization header');
       if (error instanceof ApiError || error instanceof AuthenticationError) {
-        const blockedFor = await this.limiter.recordFailure(ip);
-        if (blockedFor > 0) throw rateLimited(blockedFor);
+        const credential = presented !== undefined ? credentialId(presented) : malformedHeaderId(request.headers.authorization);
+        const blockedFor = await this.limiter.recordFailure(ip, credential);
+        if (blockedFor > 0) throw failedAuthLimited(blockedFor);
       }
       throw error;
     }
+
+    if (principal.rateLimit && principal.keyId !== null) {
+      const quota = await this.keyLimiter.consume(principal.keyId, principal.rateLimit);
+      const headers = rateLimitHeaders(quota);
+      if (!quota.allowed) {
+        throw new ApiError('RATE_LIMITED', `this API key is limited to ${quota.limit} requests per ${principal.rateLimit.windowSeconds} s; retry in ${retryAfter(quota.resetMs)} s`, undefined, {
+          ...headers,
+          'retry-after': retryAfter(quota.resetMs),
+        });
+      }
+      http.getResponse<FastifyReply>().headers(headers);
+    }
+
     if (!hasScopes(principal, policy.scopes)) {
       throw new ApiError('FORBIDDEN', `this API key lacks the scope(s) required by this route: ${policy.scopes.join(', ')}`, {
         requiredScopes: policy.scopes,
@@ -84,4 +109,10 @@ export class ApiKeyGuard implements CanActivate {
     request.principal = { ...principal, ip };
     return true;
   }
+}
+
+/** A malformed Authorization header counts against what it carried (hashed), not just the address. */
+function malformedHeaderId(authorization: string | string[] | undefined): string | null {
+  if (authorization === undefined) return null;
+  return credentialId(Array.isArray(authorization) ? authorization.join(',') : authorization);
 }

@@ -93,7 +93,7 @@ export class AuthConfig {
   @IsInt() @Min(0) @Max(60_000) keyCacheTtlMs: number;
   /** lastUsedAt is written at most this often per key */
   @IsInt() @Min(0) lastUsedWriteIntervalMs: number;
-  /** failed authentications allowed per client address per window before 429 */
+  /** failed authentications allowed per window, per client address and per presented credential, before failing attempts get 429 */
   @IsInt() @Min(1) failedAttemptsLimit: number;
   @IsInt() @Min(1000) failedAttemptsWindowMs: number;
   /** repeated auth failures are aggregated into one audit event per window */

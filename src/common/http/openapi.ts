@@ -7,10 +7,13 @@ for (const [code, status] of Object.entries(ERROR_STATUS)) {
   CODES_BY_STATUS.set(status, [...(CODES_BY_STATUS.get(status) ?? []), code]);
 }
 
-/** Documents the error responses of a route, all in the one error shape. */
+/**
+ * Documents the error responses of a route, all in the one error shape. A route that
+ * authenticates (401) can also answer 429: failed-auth limiting and per-key request limits.
+ */
 export const ApiErrors = (...statuses: number[]) =>
   applyDecorators(
-    ...[...statuses, 500].map((status) =>
+    ...[...statuses, ...(statuses.includes(401) && !statuses.includes(429) ? [429] : []), 500].map((status) =>
       ApiResponse({ status, type: ErrorResponseDto, description: `error; code one of ${(CODES_BY_STATUS.get(status) ?? []).join(', ')}` }),
     ),
   );

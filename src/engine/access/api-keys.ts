@@ -5,6 +5,8 @@ import type { ApiKeyMatch, ApiKeyRecord } from '../store/sql-access-store';
 import type { AccessStore } from '../store/state-store';
 import type { AuditLog } from './audit';
 import { displayPrefix, generateApiKey, isWellFormedApiKey, KEY_PREFIX } from './key-format';
+import { parseKeyRateLimit } from './key-rate-limit';
+import { namespacesBeyond, namespacesWithin } from './namespace-patterns';
 import { isScope, SCOPES, type Principal, type Scope } from './scopes';
 import { sha256Hex, StaticKeySet } from './static-keys';
 
@@ -35,6 +37,8 @@ export interface CreateKeyInput {
   scopes: string[];
   namespaces?: string[] | null;
   expiresAt?: number | null;
+  /** `{requests, window}` (window a duration such as '1m'); null/omitted = not limited */
+  rateLimit?: unknown;
   idempotent?: boolean;
 }
 
@@ -44,6 +48,17 @@ export interface UpdateKeyInput {
   scopes?: string[];
   namespaces?: string[] | null;
   expiresAt?: number | null;
+  /** `{requests, window}`, or null to remove the limit */
+  rateLimit?: unknown;
+}
+
+type ManagementAction = 'api_key.get' | 'api_key.update' | 'api_key.revoke' | 'api_key.rotate';
+
+/** Longest id echoed into the audit trail (the path parameter is client input). */
+const MAX_AUDITED_ID = 128;
+
+function labelTaken(label: string | null): ConflictError {
+  return new ConflictError('CONFLICT', `an API key labelled '${label}' already exists; choose another label`);
 }
 
 interface CachedKey {
@@ -51,15 +66,8 @@ interface CachedKey {
   principal: Principal | null;
 }
 
-/** `pattern` (e.g. `team.*`) covers `candidate` (a namespace or another pattern). */
-export function namespacePatternCovers(pattern: string, candidate: string): boolean {
-  if (pattern === '*') return true;
-  if (candidate === '*') return false;
-  if (!pattern.endsWith('.*')) return candidate === pattern;
-  const base = pattern.slice(0, -2);
-  const candidateBase = candidate.endsWith('.*') ? candidate.slice(0, -2) : candidate;
-  return candidateBase === base || candidateBase.startsWith(`${base}.`);
-}
+// kept here for callers that imported it from this module
+export { namespacePatternCovers } from './namespace-patterns';
 
 /**
  * Managed API keys: creation (plaintext returned once, only the SHA-256 stored), listing,
@@ -136,6 +144,7 @@ export class ApiKeyManager {
       keyId: key.id,
       scopes: new Set(key.scopes.filter(isScope)),
       namespaces: key.namespaces ?? undefined,
+      ...(key.rateLimit ? { rateLimit: Object.freeze({ ...key.rateLimit }) } : {}),
     });
   }
 
@@ -153,6 +162,10 @@ export class ApiKeyManager {
   }
 
   // ---- management -------------------------------------------------------------------------
+  //
+  // A manager's authority is its scopes and namespaces. A key outside it does not exist for the
+  // manager: every verb answers exactly what it answers for an id that does not exist (404, same
+  // message, same audit event), so no answer, status or audit entry tells the two apart.
 
   private validateScopes(scopes: unknown, field = 'scopes'): Scope[] {
     if (!Array.isArray(scopes) || scopes.length === 0) throw new ValidationError([{ field, message: `must be a non-empty list of: ${SCOPES.join(', ')}` }]);
@@ -186,25 +199,48 @@ export class ApiKeyManager {
     return expiresAt;
   }
 
-  /** No escalation: what the caller grants must be within what the caller holds. */
-  private assertWithinCaller(caller: Principal, scopes: readonly string[], namespaces: readonly string[] | null): void {
-    if (!caller.scopes.has('admin')) {
-      const beyond = scopes.filter((s) => s === 'admin' || !caller.scopes.has(s as Scope));
-      if (beyond.length) throw new ForbiddenError(`a key cannot grant scopes it does not hold: ${beyond.join(', ')}`, { requiredScopes: beyond });
-    }
-    if (caller.namespaces !== undefined) {
-      if (namespaces === null) throw new ForbiddenError('a namespace-restricted key cannot grant access to every namespace; list namespaces within your own');
-      const beyond = namespaces.filter((n) => !caller.namespaces!.some((p) => namespacePatternCovers(p, n)));
-      if (beyond.length) throw new ForbiddenError(`a key cannot grant namespaces outside its own: ${beyond.join(', ')}`);
-    }
+  /** Whether `key` lies within the caller's authority: its scopes within the caller's, its namespaces within the caller's. */
+  private withinAuthority(caller: Principal, key: ApiKeyRecord): boolean {
+    if (!caller.scopes.has('admin') && key.scopes.some((s) => s === 'admin' || !caller.scopes.has(s as Scope))) return false;
+    return namespacesWithin(key.namespaces, caller.namespaces);
   }
 
-  private async manageable(caller: Principal, id: string): Promise<ApiKeyRecord> {
+  /**
+   * No escalation: what the caller grants must be within what the caller holds. The 403 names
+   * only what the request asked for, never anything about another key.
+   */
+  private assertGrantWithinCaller(
+    caller: Principal & { ip?: string | null },
+    action: 'api_key.create' | 'api_key.update',
+    resourceId: string | null,
+    scopes: readonly string[],
+    namespaces: readonly string[] | null,
+  ): void {
+    let error: ForbiddenError | null = null;
+    if (!caller.scopes.has('admin')) {
+      const beyond = scopes.filter((s) => s === 'admin' || !caller.scopes.has(s as Scope));
+      if (beyond.length) error = new ForbiddenError(`a key cannot grant scopes it does not hold: ${beyond.join(', ')}`, { requiredScopes: beyond });
+    }
+    if (!error && !namespacesWithin(namespaces, caller.namespaces)) {
+      error =
+        namespaces === null
+          ? new ForbiddenError('a namespace-restricted key cannot grant access to every namespace; list namespaces within your own')
+          : new ForbiddenError(`a key cannot grant namespaces outside its own: ${namespacesBeyond(namespaces, caller.namespaces).join(', ')}`);
+    }
+    if (!error) return;
+    this.audit.record(caller, { action, resourceType: 'api-key', resourceId, outcome: 'denied', details: { reason: 'grant beyond the caller', message: error.message } });
+    throw error;
+  }
+
+  /**
+   * The key, when it exists and lies within the caller's authority; otherwise the same 404 (and
+   * the same `denied` audit event) whether it is missing or someone else's.
+   */
+  private async manageable(caller: Principal & { ip?: string | null }, action: ManagementAction, id: string): Promise<ApiKeyRecord> {
     const key = await this.store.getKey(id);
-    if (!key) throw new NotFoundError('api key', id);
-    if (!caller.scopes.has('admin') && key.scopes.includes('admin')) throw new ForbiddenError('only an admin key can manage an admin key', { requiredScopes: ['admin'] });
-    this.assertWithinCaller(caller, key.scopes, key.namespaces);
-    return key;
+    if (key && this.withinAuthority(caller, key)) return key;
+    this.audit.record(caller, { action, resourceType: 'api-key', resourceId: id.slice(0, MAX_AUDITED_ID), outcome: 'denied', details: { reason: 'not found' } });
+    throw new NotFoundError('api key', id);
   }
 
   async create(caller: Principal & { ip?: string | null }, input: CreateKeyInput): Promise<{ created: boolean; key: ApiKeyRecord; plaintext: string | null }> {
@@ -213,64 +249,59 @@ export class ApiKeyManager {
     const namespaces = this.validateNamespaces(input.namespaces);
     const label = this.validateLabel(input.label);
     const expiresAt = this.validateExpiry(input.expiresAt, now);
-    this.assertWithinCaller(caller, scopes, namespaces);
+    const rateLimit = parseKeyRateLimit(input.rateLimit);
+    this.assertGrantWithinCaller(caller, 'api_key.create', null, scopes, namespaces);
     const generated = generateApiKey();
     const id = newId();
-    const inserted = await this.store.insertKey({ id, prefix: generated.prefix, hash: generated.hash, label, scopes, namespaces, expiresAt, now });
+    const inserted = await this.store.insertKey({ id, prefix: generated.prefix, hash: generated.hash, label, scopes, namespaces, expiresAt, rateLimit, now });
     if (!inserted) {
       const existing = label !== null ? await this.store.findLiveKeyByLabel(label) : null;
-      if (existing && input.idempotent) return { created: false, key: existing, plaintext: null };
-      throw new ConflictError('CONFLICT', `an API key labelled '${label}' already exists; choose another label or pass idempotent: true`);
+      // idempotent replays return only a key the caller could see anyway; another team's key
+      // with that label answers exactly like a plain conflict
+      if (existing && input.idempotent && this.withinAuthority(caller, existing)) return { created: false, key: existing, plaintext: null };
+      this.audit.record(caller, { action: 'api_key.create', resourceType: 'api-key', resourceId: null, outcome: 'denied', details: { reason: 'label taken', label } });
+      throw labelTaken(label);
     }
     const key = (await this.store.getKey(id))!;
-    this.audit.record(caller, { action: 'api_key.create', resourceType: 'api-key', resourceId: id, details: { prefix: key.prefix, label, scopes, namespaces, expiresAt } });
+    this.audit.record(caller, { action: 'api_key.create', resourceType: 'api-key', resourceId: id, details: { prefix: key.prefix, label, scopes, namespaces, expiresAt, rateLimit } });
     return { created: true, key, plaintext: generated.key };
   }
 
-  /** Whether `caller` may see `key`: admins see all; others only keys within their own authority. */
-  private visibleTo(caller: Principal, key: ApiKeyRecord): boolean {
-    if (caller.scopes.has('admin')) return true;
-    if (key.scopes.includes('admin') || key.scopes.some((s) => !caller.scopes.has(s as Scope))) return false;
-    if (caller.namespaces === undefined) return true;
-    return key.namespaces !== null && key.namespaces.every((n) => caller.namespaces!.some((p) => namespacePatternCovers(p, n)));
-  }
-
   /**
-   * Keys the caller may see, newest first. A non-admin manager sees only keys within its own
-   * scopes and namespaces (key tables are small: filtering here keeps paging exact).
+   * Keys within the caller's authority, newest first. Unrestricted admins (static keys, the CLI,
+   * admin keys without namespaces) page in SQL; everyone else is filtered here (key tables are
+   * small, and filtering before slicing keeps paging exact).
    */
   async list(caller: Principal, limit: number, offset: number): Promise<{ items: ApiKeyRecord[]; hasMore: boolean }> {
-    if (caller.scopes.has('admin')) return this.store.listKeys(limit, offset);
-    const all = (await this.store.listKeys(100_000, 0)).items.filter((key) => this.visibleTo(caller, key));
+    if (caller.scopes.has('admin') && caller.namespaces === undefined) return this.store.listKeys(limit, offset);
+    const all = (await this.store.listKeys(100_000, 0)).items.filter((key) => this.withinAuthority(caller, key));
     return { items: all.slice(offset, offset + limit), hasMore: all.length > offset + limit };
   }
 
-  /** Outside the caller's authority a key "does not exist" for it (no existence leak). */
-  async get(caller: Principal, id: string): Promise<ApiKeyRecord> {
-    const key = await this.store.getKey(id);
-    if (!key || !this.visibleTo(caller, key)) throw new NotFoundError('api key', id);
-    return key;
+  async get(caller: Principal & { ip?: string | null }, id: string): Promise<ApiKeyRecord> {
+    return this.manageable(caller, 'api_key.get', id);
   }
 
   async update(caller: Principal & { ip?: string | null }, id: string, patch: UpdateKeyInput): Promise<ApiKeyRecord> {
-    const key = await this.manageable(caller, id);
+    const key = await this.manageable(caller, 'api_key.update', id);
     if (key.revokedAt !== null) throw new ConflictError('CONFLICT', `api key ${id} is revoked; revoked keys cannot change`);
     const now = Date.now();
-    const next: UpdateKeyInput = {};
+    const next: UpdateKeyInput & { rateLimit?: ReturnType<typeof parseKeyRateLimit> } = {};
     if (patch.label !== undefined) next.label = this.validateLabel(patch.label);
     if (patch.enabled !== undefined) next.enabled = patch.enabled;
     if (patch.scopes !== undefined) next.scopes = this.validateScopes(patch.scopes);
     if (patch.namespaces !== undefined) next.namespaces = this.validateNamespaces(patch.namespaces);
     if (patch.expiresAt !== undefined) next.expiresAt = this.validateExpiry(patch.expiresAt, now);
-    this.assertWithinCaller(caller, next.scopes ?? key.scopes, next.namespaces !== undefined ? next.namespaces : key.namespaces);
-    if (!(await this.store.updateKey(id, next, now))) throw new ConflictError('CONFLICT', `an API key labelled '${next.label}' already exists`);
+    if (patch.rateLimit !== undefined) next.rateLimit = parseKeyRateLimit(patch.rateLimit);
+    this.assertGrantWithinCaller(caller, 'api_key.update', id, next.scopes ?? key.scopes, next.namespaces !== undefined ? next.namespaces : key.namespaces);
+    if (!(await this.store.updateKey(id, next, now))) throw labelTaken(next.label ?? null);
     this.invalidate();
     this.audit.record(caller, { action: 'api_key.update', resourceType: 'api-key', resourceId: id, details: { prefix: key.prefix, changes: next } });
     return (await this.store.getKey(id))!;
   }
 
   async revoke(caller: Principal & { ip?: string | null }, id: string): Promise<ApiKeyRecord> {
-    const key = await this.manageable(caller, id);
+    const key = await this.manageable(caller, 'api_key.revoke', id);
     if (key.revokedAt === null) {
       await this.store.revokeKey(id, Date.now());
       this.invalidate();
@@ -283,7 +314,7 @@ export class ApiKeyManager {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
       throw new ValidationError([{ field: 'graceSeconds', message: 'must be an integer between 0 and 2592000 (30 days)' }]);
     }
-    const key = await this.manageable(caller, id);
+    const key = await this.manageable(caller, 'api_key.rotate', id);
     if (key.revokedAt !== null) throw new ConflictError('CONFLICT', `api key ${id} is revoked; create a new key instead`);
     const now = Date.now();
     const generated = generateApiKey();

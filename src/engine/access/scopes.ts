@@ -1,3 +1,5 @@
+import type { KeyRateLimit } from './key-rate-limit';
+
 /** DESIGN.md §7. `admin` implies every other scope. */
 export const SCOPES = [
   'admin',
@@ -21,6 +23,8 @@ export interface Principal {
   scopes: ReadonlySet<Scope>;
   /** undefined = every namespace */
   namespaces: readonly string[] | undefined;
+  /** a managed key's own request budget (enforced per process by the HTTP guard); absent = none */
+  rateLimit?: KeyRateLimit;
   /** the client address, when the principal came from an HTTP request */
   ip?: string | null;
 }

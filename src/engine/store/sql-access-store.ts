@@ -1,5 +1,6 @@
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
 import { namespaceFilterSql } from './namespace-filter';
+import type { KeyRateLimit } from '../access/key-rate-limit';
 
 export interface ApiKeyRecord {
   id: string;
@@ -14,6 +15,8 @@ export interface ApiKeyRecord {
   lastUsedAt: number | null;
   lastUsedIp: string | null;
   revokedAt: number | null;
+  /** the key's own request budget; null = not limited */
+  rateLimit: KeyRateLimit | null;
   /** set while a rotated-away key is still accepted */
   previousPrefix: string | null;
   previousValidUntil: number | null;
@@ -33,6 +36,7 @@ export interface NewApiKey {
   scopes: string[];
   namespaces: string[] | null;
   expiresAt: number | null;
+  rateLimit: KeyRateLimit | null;
   now: number;
 }
 
@@ -52,7 +56,7 @@ export interface AuditEvent {
 type Row = Record<string, unknown>;
 
 const KEY_COLUMNS = `id, prefix, label, scopes, namespaces, expires_at, enabled, created_at, updated_at, last_used_at, last_used_ip, revoked_at,
-  previous_prefix, previous_valid_until`;
+  previous_prefix, previous_valid_until, rate_limit`;
 
 function toKey(row: Row): ApiKeyRecord {
   return {
@@ -68,6 +72,7 @@ function toKey(row: Row): ApiKeyRecord {
     lastUsedAt: toMillisOrNull(row.last_used_at),
     lastUsedIp: (row.last_used_ip as string | null) ?? null,
     revokedAt: toMillisOrNull(row.revoked_at),
+    rateLimit: row.rate_limit === null || row.rate_limit === undefined ? null : fromJson(row.rate_limit),
     previousPrefix: (row.previous_prefix as string | null) ?? null,
     previousValidUntil: toMillisOrNull(row.previous_valid_until),
   };
@@ -95,9 +100,20 @@ export class SqlAccessStore {
   /** false when the label is taken by a live key */
   async insertKey(k: NewApiKey): Promise<boolean> {
     const changed = await this.db.run(
-      `insert into api_keys (id, prefix, key_hash, label, scopes, namespaces, expires_at, enabled, created_at, updated_at)
-       values (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) on conflict do nothing`,
-      [k.id, k.prefix, k.hash, k.label, toJson(k.scopes), k.namespaces === null ? null : toJson(k.namespaces), k.expiresAt, k.now, k.now],
+      `insert into api_keys (id, prefix, key_hash, label, scopes, namespaces, expires_at, rate_limit, enabled, created_at, updated_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) on conflict do nothing`,
+      [
+        k.id,
+        k.prefix,
+        k.hash,
+        k.label,
+        toJson(k.scopes),
+        k.namespaces === null ? null : toJson(k.namespaces),
+        k.expiresAt,
+        k.rateLimit === null ? null : toJson(k.rateLimit),
+        k.now,
+        k.now,
+      ],
     );
     return changed > 0;
   }
@@ -138,7 +154,7 @@ export class SqlAccessStore {
   /** Applies the given fields; returns false on a label conflict. */
   async updateKey(
     id: string,
-    patch: { label?: string | null; enabled?: boolean; scopes?: string[]; namespaces?: string[] | null; expiresAt?: number | null },
+    patch: { label?: string | null; enabled?: boolean; scopes?: string[]; namespaces?: string[] | null; expiresAt?: number | null; rateLimit?: KeyRateLimit | null },
     now: number,
   ): Promise<boolean> {
     const sets: string[] = ['updated_at = ?'];
@@ -152,6 +168,7 @@ export class SqlAccessStore {
     if (patch.scopes !== undefined) add('scopes = ?', toJson(patch.scopes));
     if (patch.namespaces !== undefined) add('namespaces = ?', patch.namespaces === null ? null : toJson(patch.namespaces));
     if (patch.expiresAt !== undefined) add('expires_at = ?', patch.expiresAt);
+    if (patch.rateLimit !== undefined) add('rate_limit = ?', patch.rateLimit === null ? null : toJson(patch.rateLimit));
     try {
       await this.db.run(`update api_keys set ${sets.join(', ')} where id = ? and revoked_at is null`, [...params, id]);
       return true;

@@ -27,6 +27,7 @@ export class ApiKeysController {
       scopes: body.scopes,
       namespaces: body.namespaces,
       expiresAt: dateOrNull(body.expiresAt),
+      rateLimit: body.rateLimit,
       idempotent: body.idempotent,
     });
     reply.header('cache-control', 'no-store');
@@ -46,7 +47,7 @@ export class ApiKeysController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Get one key' })
+  @ApiOperation({ summary: 'Get one key (a key outside your scopes or namespaces is 404, like a missing one)' })
   @ApiOk(ApiKeyDto)
   @ApiErrors(401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
@@ -54,7 +55,7 @@ export class ApiKeysController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Update label, enabled, scopes, namespaces, expiresAt (null clears)' })
+  @ApiOperation({ summary: 'Update label, enabled, scopes, namespaces, expiresAt, rateLimit (null clears); a key outside your authority is 404 like a missing one' })
   @ApiOk(ApiKeyDto)
   @ApiErrors(400, 401, 403, 404, 409, 415)
   async update(@Param('id') id: string, @Body() body: UpdateApiKeyDto, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
@@ -64,6 +65,7 @@ export class ApiKeysController {
       scopes: body.scopes,
       namespaces: body.namespaces,
       expiresAt: dateOrNull(body.expiresAt),
+      rateLimit: body.rateLimit,
     });
     return ApiKeyDto.from(key);
   }

@@ -1,8 +1,24 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsArray, IsBoolean, IsDateString, IsInt, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsDateString, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { SCOPES } from '../../common/auth/scopes';
+import { MAX_RATE_LIMIT_REQUESTS, presentKeyRateLimit } from '../../engine/access/key-rate-limit';
 import { toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
+
+/** Shape and types only; ranges and the duration are checked by the engine (shared with the CLI). */
+export class ApiKeyRateLimitDto {
+  @ApiProperty({ minimum: 1, maximum: MAX_RATE_LIMIT_REQUESTS, example: 100, description: 'requests allowed per window' })
+  @IsInt({ message: `requests must be an integer from 1 to ${MAX_RATE_LIMIT_REQUESTS}` })
+  requests: number;
+
+  @ApiProperty({ example: '1m', description: "window length: a duration of whole seconds from 1s to 24h ('30s', '1m', '1h', 'PT15M'); responses use the shortest exact unit" })
+  @IsString({ message: "window must be a duration string such as '1m'" })
+  window: string;
+}
+
+const RATE_LIMIT_DESCRIPTION =
+  'the key\'s own request budget per process (fixed window); over it the key gets 429 RATE_LIMITED with Retry-After, and every response to it carries RateLimit-Limit/-Remaining/-Reset';
 
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ maxLength: 100, description: 'unique among live keys' })
@@ -26,7 +42,16 @@ export class CreateApiKeyDto {
   @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time' })
   expiresAt?: string | null;
 
-  @ApiPropertyOptional({ description: 'with a taken label: return the existing key (200, no plaintext) instead of 409' })
+  @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; omit or null for no limit` })
+  @IsOptional()
+  @IsObject({ message: 'rateLimit must be an object {requests, window}, e.g. {"requests": 100, "window": "1m"}' })
+  @ValidateNested()
+  @Type(() => ApiKeyRateLimitDto)
+  rateLimit?: ApiKeyRateLimitDto | null;
+
+  @ApiPropertyOptional({
+    description: 'with a label taken by a key within your authority: return that key (200, no plaintext) instead of 409; a label held by any other key is a plain 409',
+  })
   @IsOptional()
   @IsBoolean({ message: 'idempotent must be a boolean' })
   idempotent?: boolean;
@@ -59,6 +84,14 @@ export class UpdateApiKeyDto {
   @ValidateIf((_o, v) => v !== null)
   @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time or null' })
   expiresAt?: string | null;
+
+  @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; null removes the limit` })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsObject({ message: 'rateLimit must be an object {requests, window} or null' })
+  @ValidateNested()
+  @Type(() => ApiKeyRateLimitDto)
+  rateLimit?: ApiKeyRateLimitDto | null;
 }
 
 export class RotateApiKeyDto {
@@ -81,6 +114,7 @@ export class ApiKeyDto {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) lastUsedAt: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt: string | null;
+  @ApiProperty({ type: ApiKeyRateLimitDto, nullable: true, description: 'null = not limited' }) rateLimit: ApiKeyRateLimitDto | null;
 
   static from(key: ApiKeyRecord): ApiKeyDto {
     return {
@@ -94,6 +128,7 @@ export class ApiKeyDto {
       createdAt: toIso(key.createdAt)!,
       lastUsedAt: toIso(key.lastUsedAt),
       revokedAt: toIso(key.revokedAt),
+      rateLimit: presentKeyRateLimit(key.rateLimit),
     };
   }
 }
