@@ -9,7 +9,7 @@ import type {
   WorkflowDefinition,
 } from '../dsl/types';
 import type { EngineLogger } from '../engine';
-import { evaluateCondition, ExpressionError, renderValue, type ExpressionContext } from '../expressions';
+import { evaluateCondition, ExpressionError, renderValue, type ExpressionContext, type SecretResolver } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
@@ -92,6 +92,11 @@ export class ExecutionRun {
   private base: ExpressionContext = {};
   private errorContext: ExecutionError | null = null;
   private lastFailedTaskId: string | null = null;
+  /**
+   * The only way this run reads secrets: those granted to the execution's namespace. A subflow
+   * is another execution with its own run, so it gets its own workflow's namespace, never this.
+   */
+  private readonly secrets: SecretResolver;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -99,6 +104,7 @@ export class ExecutionRun {
     private readonly controller: AbortController,
   ) {
     this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
+    this.secrets = deps.secrets.forNamespace(execution.namespace);
   }
 
   async run(): Promise<RunOutcome> {
@@ -138,7 +144,7 @@ export class ExecutionRun {
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
         try {
-          this.base.vars = renderValue(definition.variables, this.base, { secrets: deps.secrets }) as Record<string, unknown>;
+          this.base.vars = renderValue(definition.variables, this.base, { secrets: this.secrets }) as Record<string, unknown>;
         } catch (error) {
           throw new TaskFailedError({ message: `variables: ${this.mask((error as Error).message)}`, taskId: null, kind: 'EXPRESSION_ERROR' });
         }
@@ -229,7 +235,7 @@ export class ExecutionRun {
     return renderValue(
       value,
       { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext },
-      { secrets: this.deps.secrets },
+      { secrets: this.secrets },
     );
   }
 
@@ -310,7 +316,7 @@ export class ExecutionRun {
         let branch = stored?.branch;
         if (branch === undefined) {
           branch = this.evaluate(task, scope, () =>
-            evaluateCondition(task.condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, { secrets: this.deps.secrets })
+            evaluateCondition(task.condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, { secrets: this.secrets })
               ? 'then'
               : 'else',
           );
