@@ -5,7 +5,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsObject,
   IsOptional,
   IsString,
   Max,
@@ -79,7 +78,7 @@ export class RetentionConfig {
 export class SecretsConfig {
   @IsOptional() @IsString() file: string | null;
   /** secret NAME -> namespace globs that may read it (checked by secretNamespacesProblems) */
-  @IsOptional() @IsObject() namespaces: Record<string, string[]> | null;
+  @IsOptional() namespaces: Record<string, string[]> | null;
   /** namespaces that may read a secret without an allow-list of its own */
   @IsArray() @IsString({ each: true }) defaultNamespaces: string[];
 }
