@@ -1,6 +1,7 @@
 import { ApiKeyManager } from './access/api-keys';
 import { AuditLog } from './access/audit';
 import { StaticKeySet } from './access/static-keys';
+import type { ExpressionLimits } from './expressions';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
@@ -33,6 +34,8 @@ export interface EngineOptions {
   heartbeatMs: number;
   shutdownGraceMs: number;
   maxOutputBytes: number;
+  /** the budget of every expression evaluation (unset fields: DEFAULT_EXPRESSION_LIMITS) */
+  expressions?: Partial<ExpressionLimits>;
   tasks: TaskRuntimeConfig;
   retention: { days: number; sweepIntervalMs: number };
   secretsFile: string | null;
@@ -95,6 +98,7 @@ export class Engine {
       logs: this.logWriter,
       logger: this.logger,
       maxOutputBytes: options.maxOutputBytes,
+      expressionLimits: options.expressions,
       now: Date.now,
       subflows: undefined as never, // set below: the service is also the subflow launcher
       loadDefinition: (id, revision) => this.workflows.definitionOf(id, revision),

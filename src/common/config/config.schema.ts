@@ -59,6 +59,14 @@ export class TaskTypesConfig {
   @ValidateNested() @Type(() => HttpTaskConfig) http: HttpTaskConfig;
 }
 
+/** The budget of one expression evaluation (see src/engine/expressions/budget.ts). */
+export class ExpressionsConfig {
+  @IsInt() @Min(1000) maxCost: number;
+  @IsInt() @Min(10) maxCollectionSize: number;
+  @IsInt() @Min(1024) maxStringLength: number;
+  @IsInt() @Min(10) @Max(60_000) maxEvaluationMs: number;
+}
+
 export class EngineConfig {
   @IsInt() @Min(0) @Max(1000) workers: number;
   @IsInt() @Min(5) @Max(60_000) pollIntervalMs: number;
@@ -67,6 +75,7 @@ export class EngineConfig {
   @IsInt() @Min(0) shutdownGraceMs: number;
   /** largest outputs a task may produce (JSON bytes) */
   @IsInt() @Min(1024) @Max(67_108_864) maxOutputBytes: number;
+  @ValidateNested() @Type(() => ExpressionsConfig) expressions: ExpressionsConfig;
   @ValidateNested() @Type(() => TaskTypesConfig) tasks: TaskTypesConfig;
 }
 

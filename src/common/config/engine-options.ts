@@ -12,6 +12,7 @@ export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): Eng
     heartbeatMs: config.engine.heartbeatMs,
     shutdownGraceMs: config.engine.shutdownGraceMs,
     maxOutputBytes: config.engine.maxOutputBytes,
+    expressions: { ...config.engine.expressions },
     tasks: {
       http: { maxResponseBytes: config.engine.tasks.http.maxResponseBytes, allowCidrs: config.engine.tasks.http.allowCidrs, denyCidrs: config.engine.tasks.http.denyCidrs },
       shell: { enabled: config.engine.tasks.shell.enabled, maxOutputBytes: config.engine.tasks.shell.maxOutputBytes },

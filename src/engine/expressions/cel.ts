@@ -3,7 +3,9 @@
  * expressions, static guards, the secret() function and the translation of library errors.
  */
 import { Environment, EvaluationError, ParseError, TypeError as CelTypeError } from '@marcbachmann/cel-js';
+import { RE2JS } from 're2js';
 import { SecretMasker } from './secret-masker';
+import { BudgetExceededError, DEFAULT_EXPRESSION_LIMITS, DeadlineExceededError, EvaluationBudget, type ExpressionLimits } from './budget';
 
 export interface SecretResolver {
   resolve(name: string): string | undefined;
@@ -37,16 +39,30 @@ export interface EvalState {
   onSecretUsed?: (value: string) => void;
   /** secret values resolved by this evaluation, used to mask error messages */
   used: string[];
+  /** the work and size budget shared by every expression of this evaluation */
+  budget: EvaluationBudget;
+}
+
+export interface EvalOptions {
+  secrets?: SecretResolver;
+  onSecretUsed?: (value: string) => void;
+  /** budget limits; unset fields take the defaults */
+  limits?: Partial<ExpressionLimits>;
+  /** epoch ms: evaluation past this instant fails with a DeadlineExceededError (a task's timeout) */
+  deadline?: number | null;
 }
 
 let current: EvalState | null = null;
 
-export function withEvalState<T>(
-  opts: { secrets?: SecretResolver; onSecretUsed?: (value: string) => void } | undefined,
-  fn: (state: EvalState) => T,
-): T {
+export function withEvalState<T>(opts: EvalOptions | undefined, fn: (state: EvalState) => T): T {
   const prev = current;
-  const state: EvalState = { secrets: opts?.secrets, onSecretUsed: opts?.onSecretUsed, used: [] };
+  const limits = opts?.limits ? { ...DEFAULT_EXPRESSION_LIMITS, ...opts.limits } : DEFAULT_EXPRESSION_LIMITS;
+  const state: EvalState = {
+    secrets: opts?.secrets,
+    onSecretUsed: opts?.onSecretUsed,
+    used: [],
+    budget: new EvaluationBudget(limits, opts?.deadline ?? null),
+  };
   current = state;
   try {
     return fn(state);
@@ -115,8 +131,92 @@ function environment(): Environment {
     handler: resolveSecret,
     description: 'The value of the secret NAME (environment or secrets file); masked as *** in logs',
   });
+  e.registerFunction({ signature: `string.${RE2_MATCHES}(string): bool`, handler: re2Matches, description: 'matches() on RE2' });
+  meterEvaluator(e);
   env = e;
   return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metering. The library evaluates every child node through its evaluator's `run(ast, ctx)`;
+// wrapping that one method lets each evaluation's budget see every node and every value an
+// operator or function produces. The library keeps the evaluator private, so it is captured
+// once from a probe evaluation. (The root node is evaluated directly; Renderer meters its value.)
+
+/** Nodes that only read or pass on existing values (charging them would bill the data, not the work). */
+const READ_OPS = new Set(['value', 'id', '.', '.?', '[]', '[?]', 'accuValue', '?:', '||', '&&']);
+
+interface CelEvaluator {
+  run(ast: CelNode, ctx: unknown): unknown;
+}
+interface CelNode {
+  op: string;
+  args: any;
+  evaluate(ev: CelEvaluator, ast: CelNode, ctx: unknown): unknown;
+}
+
+/** Meters the root node's value (the library evaluates the root directly, not through `run`). */
+export function meterResult(run: Compiled & { ok: true }, value: unknown, state: EvalState): void {
+  if (!READ_OPS.has((run.run.ast as CelNode).op)) state.budget.produced(value);
+  state.budget.settle();
+}
+
+function meterEvaluator(e: Environment): void {
+  const probe = e.parse('true') as unknown as Evaluate;
+  let evaluator: CelEvaluator | null = null;
+  (probe.ast as CelNode).evaluate = (ev) => {
+    evaluator = ev;
+    return true;
+  };
+  probe({});
+  if (!evaluator) throw new Error('expression engine: evaluator not found (library internals changed)');
+  const ev: CelEvaluator = evaluator;
+  ev.run = function meteredRun(this: CelEvaluator, ast: CelNode, ctx: unknown): unknown {
+    const budget = current?.budget;
+    if (!budget) return ast.evaluate(this, ast, ctx);
+    budget.step();
+    const value = ast.evaluate(this, ast, ctx);
+    if (!READ_OPS.has(ast.op)) budget.produced(value);
+    return value;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// matches() on RE2 (CEL specifies RE2 semantics; RE2 matches in time linear in the input)
+
+/** Patterns whose compiled RE2 program is larger than this are refused (`(a{1000}){1000}`). */
+export const MAX_REGEX_PROGRAM_SIZE = 20_000;
+const regexes = new Map<string, RE2JS | string>();
+
+/** The compiled pattern, or the reason it is refused. Cached: patterns are literals. */
+function re2(pattern: string): RE2JS | string {
+  const hit = regexes.get(pattern);
+  if (hit !== undefined) return hit;
+  let result: RE2JS | string;
+  try {
+    result = RE2JS.compile(pattern);
+    if (result.programSize() > MAX_REGEX_PROGRAM_SIZE) result = `the pattern is too complex (program size ${result.programSize()}, limit ${MAX_REGEX_PROGRAM_SIZE})`;
+  } catch (err) {
+    const description = (err as { getDescription?: () => string }).getDescription?.() ?? (err as Error).message;
+    result = `invalid regular expression (RE2 syntax): ${description}`;
+  }
+  if (regexes.size >= CACHE_SIZE) regexes.clear();
+  regexes.set(pattern, result);
+  return result;
+}
+
+/**
+ * The library's own `string.matches` uses a backtracking JavaScript RegExp. Compilation renames
+ * every `.matches(` call to this function, so all of them (the root node included) run on RE2.
+ */
+export const RE2_MATCHES = 'matches_re2';
+
+function re2Matches(subject: string, pattern: string): boolean {
+  const re = re2(pattern);
+  if (typeof re === 'string') throw new Error(`matches(): ${re}`);
+  // RE2's work is linear in the input; bill it like a string of that length.
+  current?.budget.charge(subject.length >>> 4);
+  return re.test(subject);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +278,9 @@ function compileUncached(source: string): Compiled {
   }
   const guard = checkGuards(run.ast);
   if (guard) return { ok: false, reason: guard };
+  walkAst(run.ast, (node) => {
+    if (node.op === 'rcall' && node.args[0] === 'matches') node.args[0] = RE2_MATCHES;
+  });
   const checked = (run as unknown as { check(): { valid: boolean; error?: unknown } }).check();
   if (!checked.valid) return { ok: false, reason: describeError(checked.error) };
   return { ok: true, run };
@@ -245,94 +348,10 @@ function checkGuards(ast: unknown): string | null {
   return problem;
 }
 
-/**
- * JavaScript regular expressions backtrack: refuse the shapes that backtrack exponentially
- * (a repeated group that itself contains a repetition or an alternation, e.g. `(a+)+`, `(a|a)*`)
- * and backreferences. Star height 1 patterns (`^[a-z]+@[a-z.]+$`) are fine.
- */
-export function regexProblem(p: string): string | null {
-  try {
-    new RegExp(p);
-  } catch {
-    return 'invalid regular expression';
-  }
-  if (/\\[1-9]|\\k</.test(p)) return 'backreferences are not allowed';
-  type Frame = { quant: boolean; alt: boolean };
-  const stack: Frame[] = [{ quant: false, alt: false }];
-  let last: 'none' | 'atom' | 'risky-group' = 'none';
-  let i = 0;
-  while (i < p.length) {
-    const c = p[i];
-    if (c === '\\') {
-      i += 2;
-      last = 'atom';
-      continue;
-    }
-    if (c === '[') {
-      i++;
-      if (p[i] === '^') i++;
-      if (p[i] === ']') i++;
-      while (i < p.length && p[i] !== ']') i += p[i] === '\\' ? 2 : 1;
-      i++;
-      last = 'atom';
-      continue;
-    }
-    if (c === '(') {
-      stack.push({ quant: false, alt: false });
-      i++;
-      if (p[i] === '?') {
-        i++;
-        if (p[i] === '<' && p[i + 1] !== '=' && p[i + 1] !== '!') {
-          while (i < p.length && p[i] !== '>') i++;
-        }
-        i++;
-      }
-      last = 'none';
-      continue;
-    }
-    if (c === ')') {
-      const f = stack.length > 1 ? stack.pop()! : { quant: false, alt: false };
-      if (f.quant) stack[stack.length - 1].quant = true;
-      last = f.quant || f.alt ? 'risky-group' : 'atom';
-      i++;
-      continue;
-    }
-    if (c === '|') {
-      stack[stack.length - 1].alt = true;
-      last = 'none';
-      i++;
-      continue;
-    }
-    let repeating = false;
-    let quantifier = false;
-    if (c === '*' || c === '+') {
-      quantifier = repeating = true;
-      i++;
-    } else if (c === '?') {
-      quantifier = true;
-      i++;
-    } else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i));
-      if (m) {
-        quantifier = true;
-        repeating = m[2] !== undefined ? m[3] === '' || Number(m[3]) > 1 : Number(m[1]) > 1;
-        i += m[0].length;
-      } else i++;
-    } else {
-      i++;
-      last = 'atom';
-      continue;
-    }
-    if (quantifier) {
-      if (p[i] === '?') i++; // lazy
-      if (repeating) {
-        if (last === 'risky-group') return 'nested repetition (like (a+)+ or (a|b)*) can take exponential time';
-        stack[stack.length - 1].quant = true;
-      }
-      last = 'atom';
-    }
-  }
-  return null;
+/** Why a matches() pattern is refused (RE2 syntax, program size), or null. */
+export function regexProblem(pattern: string): string | null {
+  const re = re2(pattern);
+  return typeof re === 'string' ? re : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,9 +391,25 @@ function sourceOf(node: any): string | null {
   return s.length > 100 ? `${s.slice(0, 100)}…` : s;
 }
 
-/** A one-line reason for an error thrown (or returned) by the library. */
-export function describeError(err: unknown): string {
-  if (err instanceof SecretNotDefinedError) return err.message;
+/**
+ * A one-line reason for an error thrown (or returned) by the library. With `readsSecret` (the
+ * failed evaluation resolved a secret), the library's text is withheld: functions quote their
+ * operands (`invalid duration 'xyz'`), and an operand derived from a secret (a substring, an
+ * upper-cased copy) is not the secret's value, so masking values cannot catch it. Only the
+ * error's category is kept.
+ */
+export function describeError(err: unknown, readsSecret = false): string {
+  if (err instanceof SecretNotDefinedError || err instanceof BudgetExceededError) return err.message;
+  if (err instanceof DeadlineExceededError) return err.message;
+  if (readsSecret && !(err instanceof ParseError)) {
+    const code = (err as { code?: unknown })?.code;
+    const category = typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? ` (${code.replace(/_/g, ' ')})` : '';
+    return `evaluation failed${category}; details are withheld because the expression reads a secret`;
+  }
+  return describeLibraryError(err).replaceAll(RE2_MATCHES, 'matches');
+}
+
+function describeLibraryError(err: unknown): string {
   if (err instanceof ParseError) {
     const col = typeof err.range?.start === 'number' ? ` (at column ${err.range.start + 1})` : '';
     return `syntax error: ${err.summary}${col}`;

@@ -30,3 +30,11 @@ export class ExpressionError extends Error {
     return new ExpressionError(truncateExpression(expression), reason);
   }
 }
+
+/** An evaluation ran past its deadline (the task's timeout): the runner reports it as a timeout. */
+export class ExpressionTimeoutError extends ExpressionError {
+  constructor(expression: string) {
+    super(truncateExpression(expression), 'evaluation did not finish before the task timed out');
+    this.name = 'ExpressionTimeoutError';
+  }
+}

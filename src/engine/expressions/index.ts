@@ -89,16 +89,19 @@ import {
   compile,
   describeError,
   maskWith,
+  meterResult,
   withEvalState,
   type EvalState,
   type References,
   type SecretResolver,
 } from './cel';
-import { ExpressionError, truncateExpression } from './errors';
+import { DeadlineExceededError, type ExpressionLimits } from './budget';
+import { ExpressionError, ExpressionTimeoutError, truncateExpression } from './errors';
 import { scanTemplate, singleExpression, type ScanResult } from './template';
 import { DEFAULT_MAX_RESULT_NODES, stringify, toCondition, toPlain } from './values';
 
-export { ExpressionError } from './errors';
+export { ExpressionError, ExpressionTimeoutError } from './errors';
+export { DEFAULT_EXPRESSION_LIMITS, type ExpressionLimits } from './budget';
 export { SecretMasker } from './secret-masker';
 export { truthiness } from './values';
 export type { SecretResolver, References } from './cel';
@@ -122,6 +125,10 @@ export interface RenderOptions {
   maxTemplateLength?: number;
   /** most values in one expression's result, default 1,000,000 */
   maxResultNodes?: number;
+  /** the evaluation budget (work, sizes, time); unset fields take DEFAULT_EXPRESSION_LIMITS */
+  limits?: Partial<ExpressionLimits>;
+  /** epoch ms: evaluating past it throws an ExpressionTimeoutError (the task's timeout) */
+  deadline?: number | null;
 }
 
 /** Longest text whose template split is cached (longer texts are scanned each time). */
@@ -203,10 +210,12 @@ class Renderer {
         raw = c.run(this.cel);
       }
       if (raw instanceof Promise) throw new Error('asynchronous expressions are not supported');
+      meterResult(c, raw, this.state);
       return toPlain(raw, this.maxNodes);
     } catch (err) {
       if (err instanceof ExpressionError) throw err;
-      throw ExpressionError.of(maskWith(this.state, shown), maskWith(this.state, describeError(err)));
+      if (err instanceof DeadlineExceededError) throw new ExpressionTimeoutError(maskWith(this.state, shown));
+      throw ExpressionError.of(maskWith(this.state, shown), maskWith(this.state, describeError(err, this.state.used.length > 0)));
     }
   }
 

@@ -9,7 +9,7 @@ import type {
   WorkflowDefinition,
 } from '../dsl/types';
 import type { EngineLogger } from '../engine';
-import { evaluateCondition, ExpressionError, renderValue, type ExpressionContext, type SecretResolver } from '../expressions';
+import { evaluateCondition, ExpressionError, ExpressionTimeoutError, renderValue, type ExpressionContext, type ExpressionLimits, type RenderOptions, type SecretResolver } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
@@ -35,6 +35,8 @@ export interface RunnerDeps {
   logger: EngineLogger;
   loadDefinition(workflowId: string, revision: number): Promise<WorkflowDefinition | null>;
   maxOutputBytes: number;
+  /** the budget of each evaluation (unset fields: the defaults) */
+  expressionLimits?: Partial<ExpressionLimits>;
   now(): number;
 }
 
@@ -97,6 +99,9 @@ export class ExecutionRun {
    * is another execution with its own run, so it gets its own workflow's namespace, never this.
    */
   private readonly secrets: SecretResolver;
+  /** epoch ms when the workflow timeout fires, or null */
+  private workflowDeadline: number | null = null;
+  private stopForWorkflowTimeout: () => void = () => undefined;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -125,6 +130,8 @@ export class ExecutionRun {
       if (execution.timeoutMs !== null) {
         const remaining = execution.timeoutMs - (deps.now() - (execution.startedAt ?? deps.now()));
         const stop = () => this.controller.abort(new StopReason('TIMEOUT', `execution timed out after ${formatDuration(execution.timeoutMs!)}`));
+        this.workflowDeadline = deps.now() + remaining;
+        this.stopForWorkflowTimeout = stop;
         if (remaining <= 0) stop();
         else workflowTimer = setTimeout(stop, remaining);
       }
@@ -144,8 +151,9 @@ export class ExecutionRun {
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
         try {
-          this.base.vars = renderValue(definition.variables, this.base, { secrets: this.secrets }) as Record<string, unknown>;
+          this.base.vars = renderValue(definition.variables, this.base, this.renderOptions(null)) as Record<string, unknown>;
         } catch (error) {
+          this.rethrowIfWorkflowTimedOut(error);
           throw new TaskFailedError({ message: `variables: ${this.mask((error as Error).message)}`, taskId: null, kind: 'EXPRESSION_ERROR' });
         }
         await this.runSequence(definition.tasks, root);
@@ -231,11 +239,27 @@ export class ExecutionRun {
     return Object.assign({}, this.outputs, ...scope.locals);
   }
 
-  private render(value: unknown, scope: Scope): unknown {
+  /**
+   * Evaluation is synchronous, so a timer cannot interrupt it: the earliest of the task's and
+   * the workflow's deadlines goes into the evaluation budget instead.
+   */
+  private renderOptions(taskDeadline: number | null): RenderOptions {
+    const deadline = taskDeadline === null ? this.workflowDeadline : this.workflowDeadline === null ? taskDeadline : Math.min(taskDeadline, this.workflowDeadline);
+    return { secrets: this.secrets, limits: this.deps.expressionLimits, deadline };
+  }
+
+  /** An evaluation that ran into the workflow's deadline stops the execution like its timer would. */
+  private rethrowIfWorkflowTimedOut(error: unknown): void {
+    if (!(error instanceof ExpressionTimeoutError) || this.workflowDeadline === null || this.deps.now() < this.workflowDeadline) return;
+    this.stopForWorkflowTimeout();
+    throw this.controller.signal.reason;
+  }
+
+  private render(value: unknown, scope: Scope, taskDeadline: number | null = null): unknown {
     return renderValue(
       value,
       { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext },
-      { secrets: this.secrets },
+      this.renderOptions(taskDeadline),
     );
   }
 
@@ -316,7 +340,7 @@ export class ExecutionRun {
         let branch = stored?.branch;
         if (branch === undefined) {
           branch = this.evaluate(task, scope, () =>
-            evaluateCondition(task.condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, { secrets: this.secrets })
+            evaluateCondition(task.condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, this.renderOptions(null))
               ? 'then'
               : 'else',
           );
@@ -385,6 +409,7 @@ export class ExecutionRun {
       return fn();
     } catch (error) {
       this.lastFailedTaskId = task.id;
+      this.rethrowIfWorkflowTimedOut(error);
       throw new TaskFailedError({ message: this.mask((error as Error).message), taskId: task.id, kind: (error as TaskFailure).kind ?? 'EXPRESSION_ERROR' });
     }
   }
@@ -474,10 +499,9 @@ export class ExecutionRun {
       };
 
       const { controller, dispose } = linkedController(scope.signal);
-      const timer =
-        task.timeoutMs !== null
-          ? setTimeout(() => controller.abort(new StopReason('TIMEOUT', `task '${task.id}' timed out after ${formatDuration(task.timeoutMs!)}`)), task.timeoutMs)
-          : null;
+      const timeOut = () => controller.abort(new StopReason('TIMEOUT', `task '${task.id}' timed out after ${formatDuration(task.timeoutMs!)}`));
+      const timer = task.timeoutMs !== null ? setTimeout(timeOut, task.timeoutMs) : null;
+      const taskDeadline = task.timeoutMs !== null ? deps.now() + task.timeoutMs : null;
       const ctx: TaskContext = {
         executionId: this.execution.id,
         taskRunId: run.id,
@@ -485,7 +509,18 @@ export class ExecutionRun {
         attempt,
         signal: controller.signal,
         config: deps.taskConfig,
-        render: (value) => this.render(value, scope),
+        render: (value) => {
+          try {
+            return this.render(value, scope, taskDeadline);
+          } catch (error) {
+            this.rethrowIfWorkflowTimedOut(error);
+            if (error instanceof ExpressionTimeoutError && taskDeadline !== null) {
+              timeOut();
+              throw controller.signal.reason;
+            }
+            throw error;
+          }
+        },
         log: (level, message) => deps.logs.write(this.line(task.id, run.id, attempt, LEVELS[level] ?? 'INFO', message)),
       };
       try {
