@@ -331,14 +331,55 @@ describe('SecretMasker', () => {
     expect(m.mask(`https://x.org/?pw=${encodeURIComponent('p"a/ss w')}`)).toBe('https://x.org/?pw=***');
   });
 
-  it('masks string leaves deeply without touching keys or the input', () => {
+  it('masks every mix of percent-encoding, form encoding and JSON escapes', () => {
+    const secret = 'p"a/ss wörd&=?é';
+    const m = new SecretMasker([secret]);
+    const variants = [
+      encodeURIComponent(secret),
+      encodeURI(secret),
+      encodeURIComponent(secret).toLowerCase().replace(/%[0-9a-f]{2}/g, (x) => x.toLowerCase()),
+      new URLSearchParams({ pw: secret }).toString().slice(3),
+      Object.assign(new URL('https://x.org/'), { pathname: secret }).pathname.slice(1),
+      Object.assign(new URL('https://x.org/'), { search: secret }).search.slice(1),
+      Object.assign(new URL('https://x.org/'), { hash: secret }).hash.slice(1),
+      JSON.stringify(secret).slice(1, -1),
+      JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/'),
+      [...secret].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+      'p%22a/ss%20w\\u00f6rd&=?%C3%A9',
+    ];
+    for (const v of variants) {
+      expect(m.mask(`before ${v} after`), v).toBe('before *** after');
+    }
+  });
+
+  it('masks base64 and base64url, alone and inside longer encoded data (Basic auth)', () => {
+    const secret = 'hunter2-is-my-password';
+    const m = new SecretMasker([secret]);
+    for (const prefix of ['', 'a', 'ab', 'abc', 'user:', 'u:']) {
+      for (const suffix of ['', 'x', 'xy', '!!!']) {
+        const b64 = Buffer.from(`${prefix}${secret}${suffix}`).toString('base64');
+        for (const encoded of [b64, b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')]) {
+          const masked = m.mask(`Authorization: Basic ${encoded}`);
+          expect(masked, `${prefix}|${suffix}`).toContain('***');
+          // what is left cannot be decoded back to the secret or a large part of it
+          const rest = masked.replace('Authorization: Basic ', '').split('***').join('');
+          expect(Buffer.from(rest, 'base64').toString('latin1')).not.toContain('password');
+        }
+      }
+    }
+    expect(new SecretMasker(['abc']).mask('abcdefgh')).toBe('***defgh');
+    expect(new SecretMasker(['abc']).mask('YWJj')).toBe('***');
+  });
+
+  it('masks strings deeply, map keys included, without touching the input', () => {
     const m = new SecretMasker(['secret']);
     const input = { secret: 'my secret', list: ['secret', 1, true, null, { k: 'a-secret-b' }], n: 5 };
     const out = m.maskDeep(input);
-    expect(out).toEqual({ secret: 'my ***', list: ['***', 1, true, null, { k: 'a-***-b' }], n: 5 });
+    expect(out).toEqual({ '***': 'my ***', list: ['***', 1, true, null, { k: 'a-***-b' }], n: 5 });
     expect(input.secret).toBe('my secret');
     expect(m.maskDeep('secret')).toBe('***');
     expect(m.maskDeep(42)).toBe(42);
+    expect(m.maskDeep({ 'a secret': 1, 'a ***': 2, 'a c2VjcmV0': 3 })).toEqual({ 'a ***': 1, 'a *** (2)': 2, 'a *** (3)': 3 });
   });
 });
 

@@ -74,12 +74,11 @@
  *   nesting depth 64, 1,000 elements per list/map literal;
  * - comprehensions (`map`, `filter`, `all`, `exists`, `exists_one`) and `cel.bind` may be nested
  *   at most 2 deep (nested iteration multiplies work);
- * - `matches()` needs a literal pattern, without backreferences and without a repeated group that
- *   itself repeats or alternates (`(a+)+`, `(a|b)*`): JS regexes backtrack, CEL's RE2 does not;
- * - a result holds at most 1,000,000 values (`maxResultNodes`).
- * CEL has no string repetition and no range(); list and string growth is at most linear in the
- * expression size per nesting level. There is no time limit inside one evaluation (it is
- * synchronous); the limits above keep it short.
+ * - `matches()` needs a literal pattern in RE2 syntax and runs on RE2 (linear time, no backtracking);
+ * - a result holds at most 1,000,000 values (`maxResultNodes`);
+ * - while it runs, each evaluation is metered (budget.ts): work units, the size of every list,
+ *   map and string an operator produces, wall-clock time, and the caller's deadline (a task's
+ *   timeout). Exceeding one throws an ExpressionError (ExpressionTimeoutError for the deadline).
  */
 import {
   CACHE_SIZE,

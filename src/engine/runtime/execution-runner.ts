@@ -202,6 +202,8 @@ export class ExecutionRun {
     this.controller.signal.addEventListener('abort', forward);
     forward();
     this.errorContext = { message: failure.message, taskId: failure.taskId };
+    // nor may the workflow's deadline stop their evaluations
+    this.workflowDeadline = null;
     try {
       await this.runSequence(definition.errors, { signal: handlers.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] });
     } catch (error) {
