@@ -12,12 +12,13 @@ import { ConfigError, loadConfig } from './common/config/load-config';
 import { Engine } from './engine/engine';
 import { engineOptionsFrom } from './common/config/engine-options';
 import { EngineError } from './engine/errors';
+import { SecretsConfigError } from './engine/runtime/secrets';
 import { migrateDatabase } from './engine/store/open-store';
 import { VERSION } from './version';
 
 /** Errors a user can fix are printed as one clear message; exit code 2 for configuration. */
 function fail(error: unknown): never {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof SecretsConfigError) {
     process.stderr.write(`autokestra: ${error.message}\n`);
     process.exit(2);
   }

@@ -39,6 +39,10 @@ export interface EngineOptions {
   tasks: TaskRuntimeConfig;
   retention: { days: number; sweepIntervalMs: number };
   secretsFile: string | null;
+  /** allow-lists of secrets by name (`secrets.namespaces`) */
+  secretNamespaces?: Readonly<Record<string, readonly string[]>>;
+  /** allow-list of a secret without one (`secrets.defaultNamespaces`); `['default']` when omitted */
+  secretDefaultNamespaces?: readonly string[];
   env?: NodeJS.ProcessEnv;
   /** static keys from configuration (plaintext >= 32 chars or sha256:<hex>) */
   staticApiKeys: readonly string[];
@@ -71,15 +75,16 @@ export class Engine {
   private constructor(
     private readonly store: StateStore,
     readonly options: EngineOptions,
+    secrets: SecretStore,
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.secrets = new SecretStore(options.env ?? process.env, options.secretsFile);
+    this.secrets = secrets;
     this.audit = new AuditLog(store.access, { failureWindowMs: options.auth.failureAuditWindowMs, logger: this.logger });
     this.apiKeys = new ApiKeyManager(store.access, this.audit, new StaticKeySet(options.staticApiKeys), {
       cacheTtlMs: options.auth.keyCacheTtlMs,
       lastUsedWriteIntervalMs: options.auth.lastUsedWriteIntervalMs,
     });
-    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled }, this.audit);
+    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled, secrets }, this.audit);
     this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
       flushIntervalMs: 50,
       maxBuffered: 1000,
@@ -113,8 +118,14 @@ export class Engine {
 
   /** Opens the store (migrating it) and returns an engine ready to serve requests. */
   static async open(options: EngineOptions): Promise<Engine> {
+    // Secrets first: a bad secrets configuration stops the start before anything is opened.
+    const secrets = new SecretStore(options.env ?? process.env, options.secretsFile, {
+      namespaces: options.secretNamespaces,
+      defaultNamespaces: options.secretDefaultNamespaces,
+      warn: (message) => (options.logger ?? silentLogger).warn(message),
+    });
     const { store } = await openStore({ url: options.databaseUrl, migrate: options.migrate ?? true });
-    const engine = new Engine(store, options);
+    const engine = new Engine(store, options, secrets);
     engine.stateValue = 'ready';
     return engine;
   }

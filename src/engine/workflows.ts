@@ -13,6 +13,11 @@ export interface WorkflowListOptions {
   enabled?: boolean;
 }
 
+/** Which secrets a workflow of a namespace may read (the SecretStore). */
+export interface SecretAvailability {
+  isReadableFrom(name: string, namespace: string): boolean;
+}
+
 /** What the caller may see: `undefined` = everything; otherwise namespace patterns (`team.*`). */
 export type NamespaceScope = readonly string[] | undefined;
 
@@ -43,7 +48,7 @@ export class WorkflowCatalog {
 
   constructor(
     private readonly store: StateStore,
-    private readonly options: { shellEnabled: boolean; now?: () => number },
+    private readonly options: { shellEnabled: boolean; now?: () => number; secrets?: SecretAvailability },
     private readonly audit?: AuditLog,
   ) {}
 
@@ -83,7 +88,13 @@ export class WorkflowCatalog {
     if (source.trim().length === 0) {
       throw new InvalidWorkflowError([{ path: '', message: 'the workflow YAML is empty' }]);
     }
-    const result = parseWorkflow(source, { shellEnabled: this.options.shellEnabled });
+    const secrets = this.options.secrets;
+    const result = parseWorkflow(source, {
+      shellEnabled: this.options.shellEnabled,
+      // Outside the caller's namespaces the apply ends NOT_FOUND: answering about secrets there
+      // would tell the caller which names another namespace can read.
+      secretAvailable: secrets ? (name, namespace) => !namespaceAllowed(namespace, scope) || secrets.isReadableFrom(name, namespace) : undefined,
+    });
     if (!result.ok) {
       throw new InvalidWorkflowError(result.diagnostics as Diagnostic[]);
     }

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServe, type ServeProcess } from '../support/cli';
 import { applyWorkflow, startTestServer, TEST_CONFIG, tempDir, randomKey, type TestServer } from '../support/server';
-import { uniqueId } from './helpers';
+import { expectError, uniqueId } from './helpers';
 import { allLogs, apply, httpClient, inspect, listAll, runToEnd, runsOf, start, waitTerminal, type Api } from './engine-helpers';
 
 const SECRET = 's3cr3t-value-xyz';
@@ -131,11 +131,20 @@ describe('secret masking', () => {
     expect(await server.logs()).not.toContain(SECRET);
   });
 
-  it('an unknown secret fails the task with a clear error naming it', async () => {
+  it('an unknown secret named literally is refused at apply; one named at run time fails the task naming it', async () => {
+    const refused = uniqueId('secret-missing-static');
+    const res = await server.request('PUT', `/api/v1/workflows/${refused}`, {
+      raw: `id: ${refused}\ntasks:\n  - {id: s, type: log, message: "{{ secret('NOPE_NOT_SET') }}"}\n`,
+      contentType: 'application/yaml',
+    });
+    const error = expectError(res, 400, 'INVALID_WORKFLOW');
+    expect(error.details).toEqual([{ path: 'tasks[0].message', line: 3, message: expect.stringContaining("secret 'NOPE_NOT_SET' is not available in namespace 'default'") }]);
+    expect((await server.request('GET', `/api/v1/workflows/${refused}`)).status).toBe(404);
+
     const wf = uniqueId('secret-missing');
-    await applyWorkflow(server, wf, `id: ${wf}\ntasks:\n  - {id: s, type: log, message: "{{ secret('NOPE_NOT_SET') }}"}\n`);
-    const done = await runToEnd(server, wf, {}, 'FAILED');
-    expect(done.error.taskId).toBe('s');
+    await applyWorkflow(server, wf, `id: ${wf}\ninputs:\n  - {id: name, type: string}\ntasks:\n  - {id: s, type: log, message: "{{ secret(inputs.name) }}"}\n`);
+    const done = await runToEnd(server, wf, { inputs: { name: 'NOPE_NOT_SET' } }, 'FAILED');
+    expect(done.error).toMatchObject({ taskId: 's', kind: 'EXPRESSION_ERROR' });
     expect(done.error.message).toContain('NOPE_NOT_SET');
   });
 

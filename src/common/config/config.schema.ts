@@ -86,6 +86,10 @@ export class RetentionConfig {
 
 export class SecretsConfig {
   @IsOptional() @IsString() file: string | null;
+  /** secret NAME -> namespace globs that may read it (checked by secretNamespacesProblems) */
+  @IsOptional() namespaces: Record<string, string[]> | null;
+  /** namespaces that may read a secret without an allow-list of its own */
+  @IsArray() @IsString({ each: true }) defaultNamespaces: string[];
 }
 
 export class AuthConfig {

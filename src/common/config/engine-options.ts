@@ -19,6 +19,8 @@ export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): Eng
     },
     retention: { days: config.retention.days, sweepIntervalMs: config.retention.sweepIntervalMs },
     secretsFile: config.secrets.file,
+    secretNamespaces: config.secrets.namespaces ?? undefined,
+    secretDefaultNamespaces: config.secrets.defaultNamespaces,
     staticApiKeys: config.server.apiKeys,
     auth: {
       keyCacheTtlMs: config.auth.keyCacheTtlMs,

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { namespaceGlobProblems, secretNamespacesProblems } from '../../engine/runtime/secrets';
 import { AddressPolicy } from '../../engine/tasks/ssrf';
 import { AppConfig } from './config.schema';
 
@@ -128,6 +129,11 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   const lines = flattenErrors(errors).map((line) => line.replace(/property (\S+) should not exist/, 'unknown setting'));
   if (lines.length) throw new ConfigError(lines);
 
+  const secretProblems = [
+    ...namespaceGlobProblems(config.secrets.defaultNamespaces, 'secrets.defaultNamespaces', true),
+    ...secretNamespacesProblems(config.secrets.namespaces),
+  ];
+  if (secretProblems.length) throw new ConfigError(secretProblems);
   try {
     new AddressPolicy(config.engine.tasks.http);
   } catch (error) {

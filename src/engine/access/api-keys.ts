@@ -29,7 +29,8 @@ export class ForbiddenError extends EngineError {
 
 export const CLI_PRINCIPAL: Principal = Object.freeze({ actor: 'cli', kind: 'cli', keyId: null, scopes: new Set(SCOPES), namespaces: undefined });
 
-const NAMESPACE_PATTERN = /^(\*|[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9][A-Za-z0-9_-]*)*(\.\*)?)$/;
+/** An API-key or secret namespace allow-list entry: a namespace, `team.*` or `*`. */
+export const NAMESPACE_PATTERN = /^(\*|[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9][A-Za-z0-9_-]*)*(\.\*)?)$/;
 const MAX_LABEL = 100;
 
 export interface CreateKeyInput {

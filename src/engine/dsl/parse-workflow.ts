@@ -16,7 +16,7 @@ import {
   type Report,
 } from './readers';
 import { COMMON_TASK_PROPERTIES, TASK_TYPE_SPECS, type ListMode } from './task-types';
-import { checkCondition, checkTemplates as checkExpressionSyntax } from '../expressions';
+import { checkCondition, checkTemplates as checkExpressionSyntax, collectReferences } from '../expressions';
 import { findReferences, scanTemplates, type OutputReference } from './templates';
 import {
   INPUT_TYPES,
@@ -40,6 +40,12 @@ export interface ParseOptions {
   maxDepth?: number;
   /** YAML alias expansion budget, see `yaml`'s ToJSOptions.maxAliasCount; default 100 */
   maxAliasCount?: number;
+  /**
+   * Whether a workflow of `namespace` may read the secret `name`. When given, every
+   * `secret('NAME')` with a literal name must be readable; the diagnostic is the same whether
+   * the secret does not exist or is not granted to the namespace. Without it, no check.
+   */
+  secretAvailable?: (name: string, namespace: string) => boolean;
 }
 
 export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: false; diagnostics: Diagnostic[] };
@@ -131,6 +137,8 @@ class WorkflowValidator {
   /** every task id, with the path of its first definition */
   private readonly taskIds = new Map<string, Path>();
   private taskCount = 0;
+  /** `secret('NAME')` calls with a literal name, where they were found */
+  private readonly secretReferences: { name: string; path: Path }[] = [];
 
   constructor(
     sink: DiagnosticSink,
@@ -163,6 +171,9 @@ class WorkflowValidator {
     }
     if (variables) this.scanValue(variables, ['variables'], { visibleOutputs: null, owner: { place: 'workflow variables' }, inLoop: false });
     this.checkReferences(tasks.nodes, errors.nodes);
+    // An invalid namespace was reported already: checking secrets against it would say nothing.
+    const secretNamespace = root.namespace == null ? DEFAULT_NAMESPACE : namespace;
+    if (secretNamespace !== undefined) this.checkSecrets(secretNamespace);
 
     return {
       id: id ?? '',
@@ -422,6 +433,9 @@ class WorkflowValidator {
 
   private checkTemplates(text: string, path: Path, scope: ExpressionScope, syntaxProblems?: string[]): void {
     if (!text.includes('{{')) return;
+    if (this.options.secretAvailable && text.includes('secret')) {
+      for (const name of collectReferences(text).secrets) this.secretReferences.push({ name, path });
+    }
     const templates = scanTemplates(text);
     if (templates.every((t) => t.terminated)) {
       for (const problem of syntaxProblems ?? checkExpressionSyntax(text)) this.report(path, `invalid expression ${problem}`);
@@ -436,6 +450,20 @@ class WorkflowValidator {
         for (const name of references.loopVariables) this.report(path, `'${name}' is only available inside a foreach`);
       }
       for (const reference of references.outputs) this.checkOutputReference(reference, path, scope);
+    }
+  }
+
+  /**
+   * One message for "no such secret" and "not granted here" alike: an apply must not tell its
+   * caller which secrets exist outside its namespace. It names what to fix on either side.
+   */
+  private checkSecrets(namespace: string): void {
+    const available = this.options.secretAvailable;
+    if (!available) return;
+    for (const { name, path } of this.secretReferences) {
+      if (available(name, namespace)) continue;
+      const shown = name.length > 100 ? `${name.slice(0, 100)}...` : name;
+      this.report(path, `secret '${shown}' is not available in namespace '${namespace}': no secret of that name is granted to this namespace (define it, or add '${namespace}' to its namespaces)`);
     }
   }
 

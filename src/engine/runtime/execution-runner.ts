@@ -9,7 +9,7 @@ import type {
   WorkflowDefinition,
 } from '../dsl/types';
 import type { EngineLogger } from '../engine';
-import { evaluateCondition, ExpressionError, ExpressionTimeoutError, renderValue, type ExpressionContext, type ExpressionLimits, type RenderOptions } from '../expressions';
+import { evaluateCondition, ExpressionError, ExpressionTimeoutError, renderValue, type ExpressionContext, type ExpressionLimits, type RenderOptions, type SecretResolver } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
@@ -94,6 +94,11 @@ export class ExecutionRun {
   private base: ExpressionContext = {};
   private errorContext: ExecutionError | null = null;
   private lastFailedTaskId: string | null = null;
+  /**
+   * The only way this run reads secrets: those granted to the execution's namespace. A subflow
+   * is another execution with its own run, so it gets its own workflow's namespace, never this.
+   */
+  private readonly secrets: SecretResolver;
   /** epoch ms when the workflow timeout fires, or null */
   private workflowDeadline: number | null = null;
   private stopForWorkflowTimeout: () => void = () => undefined;
@@ -104,6 +109,7 @@ export class ExecutionRun {
     private readonly controller: AbortController,
   ) {
     this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
+    this.secrets = deps.secrets.forNamespace(execution.namespace);
   }
 
   async run(): Promise<RunOutcome> {
@@ -241,7 +247,7 @@ export class ExecutionRun {
    */
   private renderOptions(taskDeadline: number | null): RenderOptions {
     const deadline = taskDeadline === null ? this.workflowDeadline : this.workflowDeadline === null ? taskDeadline : Math.min(taskDeadline, this.workflowDeadline);
-    return { secrets: this.deps.secrets, limits: this.deps.expressionLimits, deadline };
+    return { secrets: this.secrets, limits: this.deps.expressionLimits, deadline };
   }
 
   /** An evaluation that ran into the workflow's deadline stops the execution like its timer would. */
