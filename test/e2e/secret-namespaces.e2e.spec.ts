@@ -249,25 +249,29 @@ describe('run time: a secret() name computed from data', () => {
 });
 
 describe('subflows', () => {
-  it('a child runs with its own namespace: a parent that may read a secret cannot lend it to a foreign child', async () => {
+  it('a parent cannot start a workflow of another namespace: the target is "not found", like a missing one', async () => {
     const child = uniqueId('sec-child-b');
     const parent = uniqueId('sec-parent-a');
+    const missing = uniqueId('sec-parent-missing');
     await applyOk(child, dynamicUse(child, 'team.b'));
     await applyOk(parent, `id: ${parent}\nnamespace: team.a\ntasks:\n  - {id: own, type: log, message: "{{ secret('FILE_TEAM_A') }}"}\n  - {id: call, type: subflow, workflowId: ${child}, inputs: {name: FILE_TEAM_A}}\n`);
+    await applyOk(missing, `id: ${missing}\nnamespace: team.a\ntasks:\n  - {id: call, type: subflow, workflowId: no-such-${child}}\n`);
     const done = await run(parent);
     expect(done.state, JSON.stringify(done)).toBe('FAILED');
     expect(runsOf(done, 'own')[0].state).toBe('SUCCESS');
     expect(done.error).toMatchObject({ taskId: 'call', kind: 'SUBFLOW_FAILED' });
+    expect(done.error.message).toBe(`workflow '${child}' not found (a subflow starts workflows of its own namespace 'team.a' or below it)`);
+    const other = await run(missing);
+    expect(other.error.message).toBe(`workflow 'no-such-${child}' not found (a subflow starts workflows of its own namespace 'team.a' or below it)`);
     const children = (await api.request('GET', `/api/v1/executions?workflowId=${child}`)).body.items;
-    expect(children).toHaveLength(1);
-    expect(children[0]).toMatchObject({ namespace: 'team.b', state: 'FAILED', error: { taskId: 'read', kind: 'EXPRESSION_ERROR' } });
+    expect(children).toHaveLength(0);
   });
 
-  it("a child reads its own namespace's secrets whoever calls it", async () => {
+  it("a child in the parent's namespace tree reads its own namespace's secrets", async () => {
     const child = uniqueId('sec-child-a');
-    const parent = uniqueId('sec-parent-default');
+    const parent = uniqueId('sec-parent-a');
     await applyOk(child, staticUse(child, 'team.a', 'FILE_TEAM_A'));
-    await applyOk(parent, `id: ${parent}\ntasks:\n  - {id: call, type: subflow, workflowId: ${child}}\n`);
+    await applyOk(parent, `id: ${parent}\nnamespace: team.a\ntasks:\n  - {id: call, type: subflow, workflowId: ${child}}\n`);
     const before = received.length;
     const done = await run(parent);
     expect(done.state, JSON.stringify(done)).toBe('SUCCESS');

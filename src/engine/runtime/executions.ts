@@ -23,6 +23,7 @@ import type { SubflowLauncher } from './execution-runner';
 import { newId } from './ids';
 import { coerceInputs } from './inputs';
 import type { WorkerPool } from './worker-pool';
+import { TaskFailure } from '../tasks/task-type';
 
 export interface TriggerRequest {
   inputs?: Record<string, unknown>;
@@ -204,7 +205,20 @@ export class ExecutionService implements SubflowLauncher {
 
   // ---- SubflowLauncher ------------------------------------------------------------------------
 
+  /**
+   * A subflow may start only workflows of its own namespace or below it (`team.a` calls
+   * `team.a` and `team.a.jobs`). Otherwise a team could run another team's workflow with
+   * inputs of its choosing, and through it use that team's secrets. Outside that tree the
+   * target is "not found", exactly like a missing workflow.
+   */
   async start(parent: ExecutionRecord, task: SubflowTask, inputs: Record<string, unknown>, idempotencyKey: string): Promise<string> {
+    await this.workflows.current(task.workflowId, { actor: 'subflow', namespaces: [parent.namespace, `${parent.namespace}.*`] }).catch((error: unknown) => {
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new TaskFailure(
+        `workflow '${task.workflowId}' not found (a subflow starts workflows of its own namespace '${parent.namespace}' or below it)`,
+        'SUBFLOW_FAILED',
+      );
+    });
     const { execution } = await this.trigger(
       task.workflowId,
       { inputs, idempotencyKey, trigger: { type: 'subflow', id: parent.id } },
