@@ -15,6 +15,7 @@ import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
 import { formatDuration, linkedController, StopReason, stopReasonOf } from './abort';
 import { newId } from './ids';
+import type { CrashSite } from './crash-loop';
 import type { LogWriter } from './log-writer';
 import type { SecretStore } from './secrets';
 
@@ -36,6 +37,8 @@ export interface RunnerDeps {
   loadDefinition(workflowId: string, revision: number): Promise<WorkflowDefinition | null>;
   maxOutputBytes: number;
   now(): number;
+  /** test-only crash injection (crash-loop.ts); null outside the test suite */
+  crashHook?: ((taskId: string) => void) | null;
 }
 
 export type RunOutcome = 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LOST';
@@ -92,6 +95,12 @@ export class ExecutionRun {
   private base: ExpressionContext = {};
   private errorContext: ExecutionError | null = null;
   private lastFailedTaskId: string | null = null;
+  /**
+   * Recovered from a dead owner since its last progress: it may be what killed that process.
+   * Until its next progress, it records what it is about to run (one write per task, only
+   * for suspects), and that progress write resets the crash count (crash-loop.ts).
+   */
+  private suspect: boolean;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -99,6 +108,7 @@ export class ExecutionRun {
     private readonly controller: AbortController,
   ) {
     this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
+    this.suspect = execution.crashRecoveries > 0;
   }
 
   async run(): Promise<RunOutcome> {
@@ -137,6 +147,7 @@ export class ExecutionRun {
       };
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
+        await this.markCrashSite({ taskId: null, attempt: null });
         try {
           this.base.vars = renderValue(definition.variables, this.base, { secrets: deps.secrets }) as Record<string, unknown>;
         } catch (error) {
@@ -206,6 +217,19 @@ export class ExecutionRun {
     if (error) error = { ...error, message: this.mask(error.message) };
     deps.logs.write(this.line(null, null, null, state === 'SUCCESS' ? 'INFO' : 'ERROR', `execution ${state}${error ? `: ${error.message}` : ''}`));
     return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain());
+  }
+
+  /** Suspects only: what runs next, durable before it runs, so a crash-loop error can name it. */
+  private async markCrashSite(site: CrashSite): Promise<void> {
+    if (this.suspect && !(await this.deps.store.executions.recordCrashSite(this.fence, site))) throw new LeaseLostError();
+    if (site.taskId !== null) this.deps.crashHook?.(site.taskId);
+  }
+
+  /** The write options of a write that records progress: the first one after a recovery resets the crash count. */
+  private progress(): { resetCrashCount: boolean } {
+    const resetCrashCount = this.suspect;
+    this.suspect = false;
+    return { resetCrashCount };
   }
 
   private mask(text: string): string {
@@ -283,7 +307,8 @@ export class ExecutionRun {
   private async closeContainer(run: TaskRunRecord, state: 'SUCCESS' | 'FAILED' | 'CANCELLED', outputs: unknown, error: ExecutionError | null) {
     if (run.state === state) return;
     run.state = state;
-    await this.deps.store.executions.updateTaskRun(this.fence, run.id, { state, endedAt: this.deps.now(), outputs, error });
+    const options = state === 'SUCCESS' ? this.progress() : {};
+    await this.deps.store.executions.updateTaskRun(this.fence, run.id, { state, endedAt: this.deps.now(), outputs, error }, [], options);
   }
 
   /** A container's `timeout` bounds everything inside it; it fails the execution like any timeout. */
@@ -305,6 +330,7 @@ export class ExecutionRun {
   private async runContainerBody(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
     let run: TaskRunRecord | null = null;
     try {
+      await this.markCrashSite({ taskId: task.id, attempt: null });
       if (task.type === 'if') {
         const stored = this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs as { branch?: string } | undefined;
         let branch = stored?.branch;
@@ -448,6 +474,7 @@ export class ExecutionRun {
 
     for (;;) {
       this.throwIfStopped(scope);
+      await this.markCrashSite({ taskId: task.id, attempt: failures + 1 });
       attempt += 1;
       const run = this.newTaskRun(task, key, scope, attempt);
       const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;
@@ -455,16 +482,19 @@ export class ExecutionRun {
       previous.push(run);
       this.runsByKey.set(key, previous);
       // instant runs are written once, in their final state
-      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }) => {
+      // `progress`: the attempt finished (SUCCESS or FAILED on its own), not stopped from above
+      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }, progress = false) => {
         const endedAt = deps.now();
+        const options = progress ? this.progress() : {};
         if (instant) {
           return deps.store.executions.insertTaskRun(
             this.fence,
             { ...run, state: patch.state, endedAt, outputs: patch.outputs ?? null, error: patch.error ?? null },
             deps.logs.drain(),
+            options,
           );
         }
-        return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain());
+        return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain(), options);
       };
 
       const { controller, dispose } = linkedController(scope.signal);
@@ -492,7 +522,7 @@ export class ExecutionRun {
         }
         run.state = 'SUCCESS';
         run.outputs = outputs;
-        if (!(await record({ state: 'SUCCESS', outputs }))) throw new LeaseLostError();
+        if (!(await record({ state: 'SUCCESS', outputs }, true))) throw new LeaseLostError();
         this.setOutput(task.id, outputs, scope);
         return;
       } catch (error) {
@@ -515,7 +545,7 @@ export class ExecutionRun {
         failures += 1;
         const willRetry = failures < maxAttempts && task.retry !== null;
         deps.logs.write(this.line(task.id, run.id, attempt, 'ERROR', `attempt ${attempt} failed: ${message}`));
-        if (!(await record({ state: 'FAILED', error: run.error }))) throw new LeaseLostError();
+        if (!(await record({ state: 'FAILED', error: run.error }, true))) throw new LeaseLostError();
         if (!willRetry) {
           this.lastFailedTaskId = task.id;
           throw new TaskFailedError(run.error);

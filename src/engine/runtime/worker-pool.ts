@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { EngineLogger } from '../engine';
 import type { ExecutionRecord } from '../store/execution-types';
+import type { CrashLoopedExecution, RecoveryResult } from '../store/sql-execution-store';
 import type { StateStore } from '../store/state-store';
 import { StopReason } from './abort';
 import { ExecutionRun, type RunnerDeps, type RunOutcome } from './execution-runner';
@@ -12,6 +13,8 @@ export interface WorkerPoolOptions {
   pollIntervalMs: number;
   leaseMs: number;
   heartbeatMs: number;
+  /** process deaths without progress after which an execution ends FAILED (CRASH_LOOP) */
+  crashLoopLimit: number;
 }
 
 /** `host/pid/nonce`: unique per engine instance, and tells a restarted server which owners died on this host. */
@@ -54,6 +57,7 @@ export class WorkerPool {
     private readonly options: WorkerPoolOptions,
     private readonly logger: EngineLogger,
     private readonly onFinished: (executionId: string, outcome: RunOutcome) => void,
+    private readonly onCrashLoop: (execution: CrashLoopedExecution) => void = () => undefined,
   ) {}
 
   get activeCount(): number {
@@ -187,23 +191,40 @@ export class WorkerPool {
     }
   }
 
-  /** Requeues executions of dead owners: dead local processes at once, others by lease expiry. */
+  /**
+   * Requeues executions of dead owners: dead local processes at once, others by lease expiry.
+   * Both count as crash recoveries; a crash-looping execution is stopped instead (crash-loop.ts).
+   */
   private async recover(): Promise<void> {
     try {
       const now = Date.now();
       const host = hostname();
+      const { crashLoopLimit } = this.options;
       for (const owner of await this.store.executions.activeOwners()) {
         const [ownerHost, pid] = owner.split('/');
         if (ownerHost === host && Number(pid) !== process.pid && !processAlive(Number(pid))) {
-          const result = await this.store.executions.recoverAbandoned(now, owner);
-          if (result.requeued.length || result.cancelled.length) this.logger.info({ owner, ...result }, 'recovered executions of a dead process');
+          const result = await this.store.executions.recoverAbandoned(now, { owner, crashLoopLimit });
+          this.reportRecovery(result, 'recovered executions of a dead process', { owner });
         }
       }
-      const expired = await this.store.executions.recoverAbandoned(now);
-      if (expired.requeued.length || expired.cancelled.length) this.logger.info({ ...expired }, 'recovered executions with expired leases');
+      const expired = await this.store.executions.recoverAbandoned(now, { crashLoopLimit });
+      this.reportRecovery(expired, 'recovered executions with expired leases', {});
       if (expired.requeued.length) this.poke();
     } catch (error) {
       this.logger.warn({ err: error }, 'recovery sweep failed');
+    }
+  }
+
+  private reportRecovery(result: RecoveryResult, message: string, context: object): void {
+    const { requeued, cancelled, crashLooped } = result;
+    if (requeued.length || cancelled.length) this.logger.info({ ...context, requeued, cancelled }, message);
+    for (const execution of crashLooped) {
+      // ids and the engine's own message only: nothing of the execution's data
+      this.logger.error(
+        { ...context, executionId: execution.id, workflowId: execution.workflowId, taskId: execution.error.taskId, kind: execution.error.kind },
+        `execution stopped for crash-looping: ${execution.error.message}`,
+      );
+      this.onCrashLoop(execution);
     }
   }
 }
