@@ -147,7 +147,8 @@ export class ExecutionRun {
       };
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
-        await this.markCrashSite({ taskId: null, attempt: null });
+        // no variables, nothing to render: nothing that could crash here
+        if (Object.keys(definition.variables).length > 0) await this.markCrashSite({ taskId: null, attempt: null });
         try {
           this.base.vars = renderValue(definition.variables, this.base, { secrets: deps.secrets }) as Record<string, unknown>;
         } catch (error) {
@@ -222,7 +223,6 @@ export class ExecutionRun {
   /** Suspects only: what runs next, durable before it runs, so a crash-loop error can name it. */
   private async markCrashSite(site: CrashSite): Promise<void> {
     if (this.suspect && !(await this.deps.store.executions.recordCrashSite(this.fence, site))) throw new LeaseLostError();
-    if (site.taskId !== null) this.deps.crashHook?.(site.taskId);
   }
 
   /** The write options of a write that records progress: the first one after a recovery resets the crash count. */
@@ -330,7 +330,12 @@ export class ExecutionRun {
   private async runContainerBody(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
     let run: TaskRunRecord | null = null;
     try {
-      await this.markCrashSite({ taskId: task.id, attempt: null });
+      // Only a decision still to be evaluated runs code of the container itself; a crash in a
+      // child is attributed to the child, which records itself.
+      if (task.type !== 'parallel' && this.runsByKey.get(task.id + scope.keySuffix) === undefined) {
+        await this.markCrashSite({ taskId: task.id, attempt: null });
+      }
+      this.deps.crashHook?.(task.id);
       if (task.type === 'if') {
         const stored = this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs as { branch?: string } | undefined;
         let branch = stored?.branch;
@@ -475,6 +480,7 @@ export class ExecutionRun {
     for (;;) {
       this.throwIfStopped(scope);
       await this.markCrashSite({ taskId: task.id, attempt: failures + 1 });
+      this.deps.crashHook?.(task.id);
       attempt += 1;
       const run = this.newTaskRun(task, key, scope, attempt);
       const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;

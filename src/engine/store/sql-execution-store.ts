@@ -296,12 +296,13 @@ export class SqlExecutionStore {
         const deaths = Number(row.crash_recoveries) + 1;
         const site = row.crash_site === null ? await this.lastRunningTask(tx, id) : fromJson<CrashSite>(row.crash_site);
         const error = crashLoopError(deaths, site);
+        const outputs = await this.completedOutputs(tx, id);
         // Same guards as the select (and the state) in the write itself: terminal states stay final.
         const changed = await tx.run(
-          `update executions set state = 'FAILED', ended_at = ?, owner = null, lease_expires_at = null, error = ?,
+          `update executions set state = 'FAILED', ended_at = ?, owner = null, lease_expires_at = null, error = ?, outputs = ?,
                   crash_recoveries = crash_recoveries + 1, history = ${this.appendHistory()}
             where id = ? and state = 'RUNNING' and ${condition} and crash_recoveries + 1 >= ?`,
-          [now, toJson(error), 'FAILED', now, id, param, crashLoopLimit],
+          [now, toJson(error), toJson(outputs), 'FAILED', now, id, param, crashLoopLimit],
         );
         if (changed === 0) continue;
         await tx.run(`update task_runs set state = 'FAILED', ended_at = ?, error = ? where execution_id = ? and state = 'RUNNING'`, [
@@ -335,6 +336,24 @@ export class SqlExecutionStore {
       for (const statement of this.logStatements(notes)) await tx.run(statement.sql, statement.params);
       return { requeued: requeued.map((r) => r.id), cancelled: cancelled.map((r) => r.id), crashLooped };
     });
+  }
+
+  /**
+   * The execution outputs of an execution no runner ends: taskId → outputs of the tasks that
+   * completed (outside foreach iterations), as the API shows them while it runs. Stored task
+   * outputs are already masked.
+   */
+  private async completedOutputs(tx: SqlClient, executionId: string): Promise<Record<string, unknown>> {
+    const rows = await tx.all<{ task_id: string; outputs: string }>(
+      `select task_id, outputs from task_runs where execution_id = ? and state = 'SUCCESS' and iteration is null and outputs is not null order by id`,
+      [executionId],
+    );
+    const outputs: Record<string, unknown> = {};
+    for (const row of rows) {
+      const value = fromJson(row.outputs);
+      if (value !== null) outputs[row.task_id] = value;
+    }
+    return outputs;
   }
 
   /**
