@@ -44,8 +44,13 @@ interface Setup {
   config: string;
 }
 
+/** A fresh SQLite file; or, when AUTOKESTRA_TEST_POSTGRES_URL is set, that (shared) PostgreSQL database. */
+function databaseUrl(dir: string): string {
+  return process.env.AUTOKESTRA_TEST_POSTGRES_URL || join(dir, 'autokestra.db');
+}
+
 function setup(prefix: string, config = TEST_CONFIG): Setup {
-  return { db: join(tempDir(`autokestra-${prefix}-`), 'autokestra.db'), key: randomKey(), config };
+  return { db: databaseUrl(tempDir(`autokestra-${prefix}-`)), key: randomKey(), config };
 }
 
 function envOf(s: Setup, crashOnTask?: string): Record<string, string | undefined> {
@@ -222,7 +227,7 @@ describe('crash loop: a poison-pill execution is stopped instead of crashing the
       config,
       'server:\n  host: 127.0.0.1\n  port: 0\nlogging:\n  level: silent\nengine:\n  pollIntervalMs: 25\n  leaseMs: 3000\n  heartbeatMs: 500\n  crashLoopLimit: 2\n  tasks:\n    shell:\n      enabled: true\n',
     );
-    const s: Setup = { db: join(dir, 'autokestra.db'), key: randomKey(), config };
+    const s: Setup = { db: databaseUrl(dir), key: randomKey(), config };
     const wf = uniqueId('shell-kill');
     const innocent = uniqueId('innocent');
     const one = await serve(s);

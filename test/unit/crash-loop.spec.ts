@@ -44,12 +44,19 @@ describe('crashLoopError', () => {
   });
 });
 
-describe('SqlExecutionStore crash recovery (real SQLite file)', () => {
+/**
+ * SQLite always; PostgreSQL too when AUTOKESTRA_TEST_POSTGRES_URL names an empty database (the
+ * recovery SQL is shared between the dialects, so both must run it).
+ */
+const DATABASES: [string, () => string][] = [['SQLite file', () => join(tempDir('autokestra-crashloop-unit-'), 'autokestra.db')]];
+if (process.env.AUTOKESTRA_TEST_POSTGRES_URL) DATABASES.push(['PostgreSQL', () => process.env.AUTOKESTRA_TEST_POSTGRES_URL!]);
+
+describe.each(DATABASES)('SqlExecutionStore crash recovery (real %s)', (_name, url) => {
   let opened: OpenedStore;
   const LEASE = 3000;
 
   beforeAll(async () => {
-    opened = await openStore({ url: join(tempDir('autokestra-crashloop-unit-'), 'autokestra.db') });
+    opened = await openStore({ url: url(), migrate: true });
   });
 
   afterAll(async () => {
