@@ -3,8 +3,10 @@
  * real SQLite file. The end-to-end proof with real crashing processes is in
  * test/e2e/crash-loop.e2e.spec.ts.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/common/config/load-config';
 import { crashLoopError, recoveryDecision } from '../../src/engine/runtime/crash-loop';
 import { newId } from '../../src/engine/runtime/ids';
 import type { ExecutionRecord, Fence, NewExecution, TaskRunRecord } from '../../src/engine/store/execution-types';
@@ -19,6 +21,38 @@ describe('recoveryDecision', () => {
 
   it('with limit 1, the first crash already stops the execution (never re-run after a crash)', () => {
     expect(recoveryDecision(0, 1)).toBe('fail');
+  });
+});
+
+describe('engine.crashLoopLimit configuration', () => {
+  function load(yaml: string) {
+    const file = join(tempDir('autokestra-crashloop-config-'), 'config.yaml');
+    writeFileSync(file, yaml);
+    return loadConfig({ file, env: {} });
+  }
+
+  it('defaults to 3', () => {
+    expect(loadConfig({ env: {}, cwd: tempDir('autokestra-crashloop-cwd-') }).engine.crashLoopLimit).toBe(3);
+  });
+
+  it('accepts 1 (never re-run after a crash) and 100', () => {
+    expect(load('engine:\n  crashLoopLimit: 1\n').engine.crashLoopLimit).toBe(1);
+    expect(load('engine:\n  crashLoopLimit: 100\n').engine.crashLoopLimit).toBe(100);
+  });
+
+  it.each([
+    ['0', 'engine.crashLoopLimit: must not be less than 1'],
+    ['101', 'engine.crashLoopLimit: must not be greater than 100'],
+    ['2.5', 'engine.crashLoopLimit: must be an integer number'],
+  ])('refuses crashLoopLimit %s with one line naming the setting', (value, problem) => {
+    let error: unknown;
+    try {
+      load(`engine:\n  crashLoopLimit: ${value}\n`);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([problem]);
   });
 });
 
