@@ -220,6 +220,35 @@ describe('crash loop: a poison-pill execution is stopped instead of crashing the
     await expectServing(last.api, last.proc);
   });
 
+  it('a crash while evaluating an `if` condition inside a foreach (no task run of its own yet) is named in the error, and the open foreach run is closed', async () => {
+    const dir = tempDir('autokestra-crashloop-if-');
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'server:\n  host: 127.0.0.1\n  port: 0\nlogging:\n  level: silent\nengine:\n  pollIntervalMs: 25\n  leaseMs: 3000\n  heartbeatMs: 500\n  crashLoopLimit: 2\n');
+    const s: Setup = { db: databaseUrl(dir), key: randomKey(), config };
+    const wf = uniqueId('if-crash');
+    const one = await serve(s, 'check');
+    await apply(
+      one.api,
+      wf,
+      `id: ${wf}\ntasks:\n  - id: each\n    type: foreach\n    items: [1, 2]\n    tasks:\n      - id: check\n        type: if\n        condition: "{{ item > 1 }}"\n        then: [{id: yes, type: log, message: big}]\n`,
+    );
+    const id = await start(one.api, wf, {});
+    expect((await exitOf(one.proc.child)).signal).toBe('SIGKILL');
+    const death = await serveUntilItDies(s, 'check');
+    expect(death.signal, death.output).toBe('SIGKILL');
+
+    const last = await serve(s, 'check');
+    const done = await waitTerminal(last.api, id, 10_000);
+    expect(done.state).toBe('FAILED');
+    expect(done.error).toEqual({
+      message: "the server process died 2 times while running task 'check' without progress; the execution was stopped to protect the server",
+      taskId: 'check',
+      kind: 'CRASH_LOOP',
+    });
+    expect(done.taskRuns.map((r: any) => [r.taskId, r.state, r.error?.kind])).toEqual([['each', 'FAILED', 'CRASH_LOOP']]);
+    await expectServing(last.api, last.proc);
+  });
+
   it('a real crash inside a running task (a shell command that SIGKILLs the server): with crashLoopLimit 2, the interrupted attempt is re-run once, then the task runs are closed with CRASH_LOOP', async () => {
     const dir = tempDir('autokestra-crashloop-shell-');
     const config = join(dir, 'config.yaml');
