@@ -16,7 +16,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, spawnServe, type ServeProcess } from '../support/cli';
 import { randomKey, TEST_CONFIG, tempDir } from '../support/server';
 import { uniqueId } from './helpers';
-import { apply, httpClient, inspect, runsOf, runToEnd, start, waitTerminal, type Api } from './engine-helpers';
+import { apply, httpClient, inspect, runsOf, runToEnd, start, waitFor, waitTerminal, type Api } from './engine-helpers';
 
 const children = new Set<ChildProcess>();
 
@@ -189,6 +189,39 @@ describe('crash loop: a poison-pill execution is stopped instead of crashing the
     const cancel = await last.api.request('POST', `/api/v1/executions/${id}/cancel`);
     expect(cancel.status).toBe(409);
     expect(cancel.body.error.code).toBe('EXECUTION_FINISHED');
+  });
+
+  it('an innocent execution that was running when the poison pill crashed the server is not blamed: recovered executions run one at a time, so it finishes and only the poison pill is stopped', async () => {
+    // Without that isolation both would be re-claimed together on every restart, the innocent
+    // one's sleep interrupted by each crash, and both would end CRASH_LOOP.
+    const s = setup('crashloop-bystander');
+    const poison = uniqueId('poison');
+    const innocent = uniqueId('bystander');
+    const one = await serve(s, 'boom');
+    await apply(one.api, poison, `id: ${poison}\ntasks:\n  - {id: first, type: output, values: {v: 1}}\n  - {id: boom, type: log, message: boom}\n`);
+    // test.yaml: leaseMs 3000; a suspect holds the isolation slot for at most one lease
+    await apply(one.api, innocent, `id: ${innocent}\ntasks:\n  - {id: nap, type: sleep, duration: 1500ms}\n`);
+    const bystander = await start(one.api, innocent, {});
+    await waitFor(one.api, bystander, (e) => runsOf(e, 'nap')[0]?.state === 'RUNNING');
+    const pill = await start(one.api, poison, {});
+    expect((await exitOf(one.proc.child)).signal).toBe('SIGKILL');
+
+    for (let life = 2; life <= 3; life++) {
+      const death = await serveUntilItDies(s, 'boom');
+      expect(death.signal, death.output).toBe('SIGKILL');
+    }
+    const last = await serve(s, 'boom');
+    const stopped = await waitTerminal(last.api, pill, 10_000);
+    expect(stopped.state).toBe('FAILED');
+    expect(stopped.error).toMatchObject({ kind: 'CRASH_LOOP', taskId: 'boom', message: expect.stringContaining('died 3 times') });
+    const spared = await waitTerminal(last.api, bystander, 10_000);
+    expect(spared.state, JSON.stringify(spared.error)).toBe('SUCCESS');
+    // interrupted once (the first crash), then it ran alone among the recovered and completed
+    expect(runsOf(spared, 'nap').map((r) => [r.attempt, r.state, r.error?.kind ?? null])).toEqual([
+      [1, 'FAILED', 'INTERRUPTED'],
+      [2, 'SUCCESS', null],
+    ]);
+    await expectServing(last.api, last.proc);
   });
 
   it('crashes separated by progress do not add up: two deaths in task a, then a succeeds and b kills the server twice more, and the execution still completes', async () => {

@@ -106,6 +106,8 @@ export class ExecutionRun {
     private readonly deps: RunnerDeps,
     private readonly execution: ExecutionRecord,
     private readonly controller: AbortController,
+    /** called once a suspect makes progress (it is no longer suspected of crashing the process) */
+    private readonly onCleared: () => void = () => undefined,
   ) {
     this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
     this.suspect = execution.crashRecoveries > 0;
@@ -229,6 +231,7 @@ export class ExecutionRun {
   private progress(): { resetCrashCount: boolean } {
     const resetCrashCount = this.suspect;
     this.suspect = false;
+    if (resetCrashCount) this.onCleared();
     return { resetCrashCount };
   }
 

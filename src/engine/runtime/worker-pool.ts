@@ -50,6 +50,14 @@ export class WorkerPool {
   private wakeUp: (() => void) | null = null;
   private timers: NodeJS.Timeout[] = [];
   private loopDone: Promise<void> = Promise.resolve();
+  /**
+   * The suspect (an execution recovered from a crash since its last progress) this process runs,
+   * if any. Suspects run one at a time per process: when a poison pill kills the process again,
+   * the other suspects are not in it and are not blamed. The slot frees at the suspect's first
+   * progress, at its end, or after one lease (so a suspect waiting on a long task or a subflow
+   * cannot hold the others back for ever).
+   */
+  private suspect: { id: string; since: number } | null = null;
 
   constructor(
     private readonly store: StateStore,
@@ -131,8 +139,12 @@ export class WorkerPool {
           // applied one after the other (each sees the previous, so concurrency limits hold).
           const now = Date.now();
           const free = Math.min(this.options.workers - this.running.size, 32);
+          // only the first claim of a batch may take a suspect, and only while none runs here
+          const suspectAllowed = this.suspect === null || now - this.suspect.since >= this.options.leaseMs;
           const claimed = await Promise.all(
-            Array.from({ length: free }, () => this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now)),
+            Array.from({ length: free }, (_, i) =>
+              this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now, { suspects: suspectAllowed && i === 0 }),
+            ),
           );
           for (const execution of claimed) if (execution) this.launch(execution);
           if (claimed.some((execution) => execution === null)) break;
@@ -156,13 +168,21 @@ export class WorkerPool {
 
   private launch(execution: ExecutionRecord): void {
     const controller = new AbortController();
-    const done = new ExecutionRun(this.deps, execution, controller)
+    const suspect = execution.crashRecoveries > 0;
+    if (suspect) this.suspect = { id: execution.id, since: Date.now() };
+    const clearSuspect = () => {
+      if (this.suspect?.id !== execution.id) return;
+      this.suspect = null;
+      this.poke();
+    };
+    const done = new ExecutionRun(this.deps, execution, controller, clearSuspect)
       .run()
       .catch((error: unknown) => {
         this.logger.error({ err: error, executionId: execution.id }, 'execution runner crashed');
         return 'LOST' as RunOutcome;
       })
       .then((outcome) => {
+        if (suspect) clearSuspect();
         this.running.delete(execution.id);
         this.onFinished(execution.id, outcome);
         this.poke();

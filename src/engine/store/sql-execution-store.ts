@@ -226,8 +226,9 @@ export class SqlExecutionStore {
    * Claims the oldest QUEUED execution whose workflow is under its concurrency limit, in one
    * statement (atomic on SQLite, even across processes sharing the file). On PostgreSQL the
    * inner select becomes `for update skip locked` — a dialect switch, not a redesign.
+   * `suspects: false` skips executions recovered from a crash since their last progress.
    */
-  async claimNext(owner: string, leaseExpiresAt: number, now: number): Promise<ExecutionRecord | null> {
+  async claimNext(owner: string, leaseExpiresAt: number, now: number, options: { suspects?: boolean } = {}): Promise<ExecutionRecord | null> {
     const skipLocked = this.db.dialect === 'postgresql' ? 'for update skip locked' : '';
     const rows = await this.db.all<Row>(
       `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
@@ -235,12 +236,13 @@ export class SqlExecutionStore {
         where id = (
           select e.id from executions e
            where e.state = 'QUEUED'
+             and (e.crash_recoveries = 0 or ? = 1)
              and (e.concurrency_limit is null or
                   (select count(*) from executions r where r.workflow_id = e.workflow_id and r.state in ${ACTIVE}) < e.concurrency_limit)
            order by e.id limit 1 ${skipLocked}
         ) and state = 'QUEUED'
         returning *`,
-      [owner, leaseExpiresAt, now, 'RUNNING', now],
+      [owner, leaseExpiresAt, now, 'RUNNING', now, options.suspects === false ? 0 : 1],
     );
     return rows[0] ? toExecution(rows[0]) : null;
   }
