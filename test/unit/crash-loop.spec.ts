@@ -254,6 +254,21 @@ describe.each(DATABASES)('SqlExecutionStore crash recovery (real %s)', (_name, u
     expect((await store().getExecution(id))!).toMatchObject({ state: 'SUCCESS', error: null, crashRecoveries: 0 });
   });
 
+  it('a claim with suspects: false skips an execution recovered since its last progress and takes the next one', async () => {
+    const suspect = await queued();
+    await claim(suspect, 'host/7001/i');
+    await store().recoverAbandoned(Date.now(), { owner: 'host/7001/i', crashLoopLimit: 3 });
+    const fresh = await queued();
+    const now = Date.now();
+    const claimed = await store().claimNext('host/7002/i', now + LEASE, now, { suspects: false });
+    expect(claimed?.id).toBe(fresh);
+    expect(await store().claimNext('host/7002/i', now + LEASE, now, { suspects: false })).toBeNull();
+    expect((await store().getExecution(suspect))!.state).toBe('QUEUED');
+    const later = await claim(suspect, 'host/7002/i', now);
+    expect(later.crashRecoveries).toBe(1);
+    for (const e of [claimed!, later]) await store().finishExecution(fenceOf(e), 'SUCCESS', null, null, now);
+  });
+
   it('a CANCELLING execution of a dead owner ends CANCELLED (the cancel completes), not CRASH_LOOP', async () => {
     const id = await queued();
     await claim(id, 'host/6001/h');
