@@ -2,6 +2,8 @@ import { ApiKeyManager } from './access/api-keys';
 import { AuditLog } from './access/audit';
 import { StaticKeySet } from './access/static-keys';
 import type { ExpressionLimits } from './expressions';
+import type { Caller } from './access/scopes';
+import { testCrashHook } from './runtime/crash-loop';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
@@ -33,6 +35,8 @@ export interface EngineOptions {
   leaseMs: number;
   heartbeatMs: number;
   shutdownGraceMs: number;
+  /** process deaths without progress after which an execution ends FAILED with kind CRASH_LOOP */
+  crashLoopLimit: number;
   maxOutputBytes: number;
   /** the budget of every expression evaluation (unset fields: DEFAULT_EXPRESSION_LIMITS) */
   expressions?: Partial<ExpressionLimits>;
@@ -50,6 +54,9 @@ export interface EngineOptions {
 }
 
 export type EngineState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+/** The engine acting on its own (crash recovery), in the audit trail. */
+const ENGINE_CALLER: Caller = { actor: 'engine', ip: null };
 
 const silentLogger: EngineLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -100,15 +107,33 @@ export class Engine {
       maxOutputBytes: options.maxOutputBytes,
       expressionLimits: options.expressions,
       now: Date.now,
+      crashHook: testCrashHook(options.env ?? process.env),
       subflows: undefined as never, // set below: the service is also the subflow launcher
       loadDefinition: (id, revision) => this.workflows.definitionOf(id, revision),
     };
     this.pool = new WorkerPool(
       store,
       deps,
-      { workers: options.workers, pollIntervalMs: options.pollIntervalMs, leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs },
+      {
+        workers: options.workers,
+        pollIntervalMs: options.pollIntervalMs,
+        leaseMs: options.leaseMs,
+        heartbeatMs: options.heartbeatMs,
+        crashLoopLimit: options.crashLoopLimit,
+      },
       this.logger,
       (id) => this.executions.notifyFinished(id),
+      (stopped) => {
+        this.audit.record(ENGINE_CALLER, {
+          action: 'execution.crash_loop',
+          resourceType: 'execution',
+          resourceId: stopped.id,
+          namespace: stopped.namespace,
+          outcome: 'failure',
+          details: { workflowId: stopped.workflowId, taskId: stopped.error.taskId },
+        });
+        this.executions.notifyFinished(stopped.id);
+      },
     );
     this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker);
     deps.subflows = this.executions;

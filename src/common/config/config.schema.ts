@@ -73,6 +73,8 @@ export class EngineConfig {
   @IsInt() @Min(1000) leaseMs: number;
   @IsInt() @Min(100) heartbeatMs: number;
   @IsInt() @Min(0) shutdownGraceMs: number;
+  /** process deaths without progress after which an execution ends FAILED with kind CRASH_LOOP */
+  @IsInt() @Min(1) @Max(100) crashLoopLimit: number;
   /** largest outputs a task may produce (JSON bytes) */
   @IsInt() @Min(1024) @Max(67_108_864) maxOutputBytes: number;
   @ValidateNested() @Type(() => ExpressionsConfig) expressions: ExpressionsConfig;

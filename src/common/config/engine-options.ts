@@ -11,6 +11,7 @@ export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): Eng
     leaseMs: config.engine.leaseMs,
     heartbeatMs: config.engine.heartbeatMs,
     shutdownGraceMs: config.engine.shutdownGraceMs,
+    crashLoopLimit: config.engine.crashLoopLimit,
     maxOutputBytes: config.engine.maxOutputBytes,
     expressions: { ...config.engine.expressions },
     tasks: {

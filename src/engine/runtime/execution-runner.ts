@@ -15,6 +15,7 @@ import type { StateStore } from '../store/state-store';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
 import { formatDuration, linkedController, StopReason, stopReasonOf } from './abort';
 import { newId } from './ids';
+import type { CrashSite } from './crash-loop';
 import type { LogWriter } from './log-writer';
 import type { SecretStore } from './secrets';
 
@@ -38,6 +39,8 @@ export interface RunnerDeps {
   /** the budget of each evaluation (unset fields: the defaults) */
   expressionLimits?: Partial<ExpressionLimits>;
   now(): number;
+  /** test-only crash injection (crash-loop.ts); null outside the test suite */
+  crashHook?: ((taskId: string) => void) | null;
 }
 
 export type RunOutcome = 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LOST';
@@ -102,14 +105,23 @@ export class ExecutionRun {
   /** epoch ms when the workflow timeout fires, or null */
   private workflowDeadline: number | null = null;
   private stopForWorkflowTimeout: () => void = () => undefined;
+  /**
+   * Recovered from a dead owner since its last progress: it may be what killed that process.
+   * Until its next progress, it records what it is about to run (one write per task, only
+   * for suspects), and that progress write resets the crash count (crash-loop.ts).
+   */
+  private suspect: boolean;
 
   constructor(
     private readonly deps: RunnerDeps,
     private readonly execution: ExecutionRecord,
     private readonly controller: AbortController,
+    /** called once a suspect makes progress (it is no longer suspected of crashing the process) */
+    private readonly onCleared: () => void = () => undefined,
   ) {
     this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
     this.secrets = deps.secrets.forNamespace(execution.namespace);
+    this.suspect = execution.crashRecoveries > 0;
   }
 
   async run(): Promise<RunOutcome> {
@@ -150,6 +162,8 @@ export class ExecutionRun {
       };
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       try {
+        // no variables, nothing to render: nothing that could crash here
+        if (Object.keys(definition.variables).length > 0) await this.markCrashSite({ taskId: null, attempt: null });
         try {
           this.base.vars = renderValue(definition.variables, this.base, this.renderOptions(null)) as Record<string, unknown>;
         } catch (error) {
@@ -222,6 +236,19 @@ export class ExecutionRun {
     if (error) error = { ...error, message: this.mask(error.message) };
     deps.logs.write(this.line(null, null, null, state === 'SUCCESS' ? 'INFO' : 'ERROR', `execution ${state}${error ? `: ${error.message}` : ''}`));
     return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain());
+  }
+
+  /** Suspects only: what runs next, durable before it runs, so a crash-loop error can name it. */
+  private async markCrashSite(site: CrashSite): Promise<void> {
+    if (this.suspect && !(await this.deps.store.executions.recordCrashSite(this.fence, site))) throw new LeaseLostError();
+  }
+
+  /** The write options of a write that records progress: the first one after a recovery resets the crash count. */
+  private progress(): { resetCrashCount: boolean } {
+    const resetCrashCount = this.suspect;
+    this.suspect = false;
+    if (resetCrashCount) this.onCleared();
+    return { resetCrashCount };
   }
 
   private mask(text: string): string {
@@ -315,7 +342,8 @@ export class ExecutionRun {
   private async closeContainer(run: TaskRunRecord, state: 'SUCCESS' | 'FAILED' | 'CANCELLED', outputs: unknown, error: ExecutionError | null) {
     if (run.state === state) return;
     run.state = state;
-    await this.deps.store.executions.updateTaskRun(this.fence, run.id, { state, endedAt: this.deps.now(), outputs, error });
+    const options = state === 'SUCCESS' ? this.progress() : {};
+    await this.deps.store.executions.updateTaskRun(this.fence, run.id, { state, endedAt: this.deps.now(), outputs, error }, [], options);
   }
 
   /** A container's `timeout` bounds everything inside it; it fails the execution like any timeout. */
@@ -337,6 +365,12 @@ export class ExecutionRun {
   private async runContainerBody(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
     let run: TaskRunRecord | null = null;
     try {
+      // Only a decision still to be evaluated runs code of the container itself; a crash in a
+      // child is attributed to the child, which records itself.
+      if (task.type !== 'parallel' && this.runsByKey.get(task.id + scope.keySuffix) === undefined) {
+        await this.markCrashSite({ taskId: task.id, attempt: null });
+      }
+      this.deps.crashHook?.(task.id);
       if (task.type === 'if') {
         const stored = this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs as { branch?: string } | undefined;
         let branch = stored?.branch;
@@ -481,6 +515,8 @@ export class ExecutionRun {
 
     for (;;) {
       this.throwIfStopped(scope);
+      await this.markCrashSite({ taskId: task.id, attempt: failures + 1 });
+      this.deps.crashHook?.(task.id);
       attempt += 1;
       const run = this.newTaskRun(task, key, scope, attempt);
       const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;
@@ -488,16 +524,19 @@ export class ExecutionRun {
       previous.push(run);
       this.runsByKey.set(key, previous);
       // instant runs are written once, in their final state
-      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }) => {
+      // `progress`: the attempt finished (SUCCESS or FAILED on its own), not stopped from above
+      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }, progress = false) => {
         const endedAt = deps.now();
+        const options = progress ? this.progress() : {};
         if (instant) {
           return deps.store.executions.insertTaskRun(
             this.fence,
             { ...run, state: patch.state, endedAt, outputs: patch.outputs ?? null, error: patch.error ?? null },
             deps.logs.drain(),
+            options,
           );
         }
-        return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain());
+        return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain(), options);
       };
 
       const { controller, dispose } = linkedController(scope.signal);
@@ -535,7 +574,7 @@ export class ExecutionRun {
         }
         run.state = 'SUCCESS';
         run.outputs = outputs;
-        if (!(await record({ state: 'SUCCESS', outputs }))) throw new LeaseLostError();
+        if (!(await record({ state: 'SUCCESS', outputs }, true))) throw new LeaseLostError();
         this.setOutput(task.id, outputs, scope);
         return;
       } catch (error) {
@@ -558,7 +597,7 @@ export class ExecutionRun {
         failures += 1;
         const willRetry = failures < maxAttempts && task.retry !== null;
         deps.logs.write(this.line(task.id, run.id, attempt, 'ERROR', `attempt ${attempt} failed: ${message}`));
-        if (!(await record({ state: 'FAILED', error: run.error }))) throw new LeaseLostError();
+        if (!(await record({ state: 'FAILED', error: run.error }, true))) throw new LeaseLostError();
         if (!willRetry) {
           this.lastFailedTaskId = task.id;
           throw new TaskFailedError(run.error);

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { EngineLogger } from '../engine';
 import type { ExecutionRecord } from '../store/execution-types';
+import type { CrashLoopedExecution, RecoveryResult } from '../store/sql-execution-store';
 import type { StateStore } from '../store/state-store';
 import { StopReason } from './abort';
 import { ExecutionRun, type RunnerDeps, type RunOutcome } from './execution-runner';
@@ -12,6 +13,8 @@ export interface WorkerPoolOptions {
   pollIntervalMs: number;
   leaseMs: number;
   heartbeatMs: number;
+  /** process deaths without progress after which an execution ends FAILED (CRASH_LOOP) */
+  crashLoopLimit: number;
 }
 
 /** `host/pid/nonce`: unique per engine instance, and tells a restarted server which owners died on this host. */
@@ -47,6 +50,14 @@ export class WorkerPool {
   private wakeUp: (() => void) | null = null;
   private timers: NodeJS.Timeout[] = [];
   private loopDone: Promise<void> = Promise.resolve();
+  /**
+   * The suspect (an execution recovered from a crash since its last progress) this process runs,
+   * if any. Suspects run one at a time per process: when a poison pill kills the process again,
+   * the other suspects are not in it and are not blamed. The slot frees at the suspect's first
+   * progress, at its end, or after one lease (so a suspect waiting on a long task or a subflow
+   * cannot hold the others back for ever).
+   */
+  private suspect: { id: string; since: number } | null = null;
 
   constructor(
     private readonly store: StateStore,
@@ -54,6 +65,7 @@ export class WorkerPool {
     private readonly options: WorkerPoolOptions,
     private readonly logger: EngineLogger,
     private readonly onFinished: (executionId: string, outcome: RunOutcome) => void,
+    private readonly onCrashLoop: (execution: CrashLoopedExecution) => void = () => undefined,
   ) {}
 
   get activeCount(): number {
@@ -127,8 +139,12 @@ export class WorkerPool {
           // applied one after the other (each sees the previous, so concurrency limits hold).
           const now = Date.now();
           const free = Math.min(this.options.workers - this.running.size, 32);
+          // only the first claim of a batch may take a suspect, and only while none runs here
+          const suspectAllowed = this.suspect === null || now - this.suspect.since >= this.options.leaseMs;
           const claimed = await Promise.all(
-            Array.from({ length: free }, () => this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now)),
+            Array.from({ length: free }, (_, i) =>
+              this.store.executions.claimNext(this.owner, now + this.options.leaseMs, now, { suspects: suspectAllowed && i === 0 }),
+            ),
           );
           for (const execution of claimed) if (execution) this.launch(execution);
           if (claimed.some((execution) => execution === null)) break;
@@ -152,13 +168,21 @@ export class WorkerPool {
 
   private launch(execution: ExecutionRecord): void {
     const controller = new AbortController();
-    const done = new ExecutionRun(this.deps, execution, controller)
+    const suspect = execution.crashRecoveries > 0;
+    if (suspect) this.suspect = { id: execution.id, since: Date.now() };
+    const clearSuspect = () => {
+      if (this.suspect?.id !== execution.id) return;
+      this.suspect = null;
+      this.poke();
+    };
+    const done = new ExecutionRun(this.deps, execution, controller, clearSuspect)
       .run()
       .catch((error: unknown) => {
         this.logger.error({ err: error, executionId: execution.id }, 'execution runner crashed');
         return 'LOST' as RunOutcome;
       })
       .then((outcome) => {
+        if (suspect) clearSuspect();
         this.running.delete(execution.id);
         this.onFinished(execution.id, outcome);
         this.poke();
@@ -187,23 +211,40 @@ export class WorkerPool {
     }
   }
 
-  /** Requeues executions of dead owners: dead local processes at once, others by lease expiry. */
+  /**
+   * Requeues executions of dead owners: dead local processes at once, others by lease expiry.
+   * Both count as crash recoveries; a crash-looping execution is stopped instead (crash-loop.ts).
+   */
   private async recover(): Promise<void> {
     try {
       const now = Date.now();
       const host = hostname();
+      const { crashLoopLimit } = this.options;
       for (const owner of await this.store.executions.activeOwners()) {
         const [ownerHost, pid] = owner.split('/');
         if (ownerHost === host && Number(pid) !== process.pid && !processAlive(Number(pid))) {
-          const result = await this.store.executions.recoverAbandoned(now, owner);
-          if (result.requeued.length || result.cancelled.length) this.logger.info({ owner, ...result }, 'recovered executions of a dead process');
+          const result = await this.store.executions.recoverAbandoned(now, { owner, crashLoopLimit });
+          this.reportRecovery(result, 'recovered executions of a dead process', { owner });
         }
       }
-      const expired = await this.store.executions.recoverAbandoned(now);
-      if (expired.requeued.length || expired.cancelled.length) this.logger.info({ ...expired }, 'recovered executions with expired leases');
+      const expired = await this.store.executions.recoverAbandoned(now, { crashLoopLimit });
+      this.reportRecovery(expired, 'recovered executions with expired leases', {});
       if (expired.requeued.length) this.poke();
     } catch (error) {
       this.logger.warn({ err: error }, 'recovery sweep failed');
+    }
+  }
+
+  private reportRecovery(result: RecoveryResult, message: string, context: object): void {
+    const { requeued, cancelled, crashLooped } = result;
+    if (requeued.length || cancelled.length) this.logger.info({ ...context, requeued, cancelled }, message);
+    for (const execution of crashLooped) {
+      // ids and the engine's own message only: nothing of the execution's data
+      this.logger.error(
+        { ...context, executionId: execution.id, workflowId: execution.workflowId, taskId: execution.error.taskId, kind: execution.error.kind },
+        `execution stopped for crash-looping: ${execution.error.message}`,
+      );
+      this.onCrashLoop(execution);
     }
   }
 }

@@ -51,6 +51,8 @@ export interface ExecutionRecord extends NewExecution {
   /** incremented by every claim: the fencing token of the current owner */
   attempt: number;
   cancelRequested: boolean;
+  /** recoveries from a dead owner since the last progress (see runtime/crash-loop.ts) */
+  crashRecoveries: number;
 }
 
 

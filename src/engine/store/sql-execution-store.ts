@@ -1,6 +1,7 @@
 import { encodeTime } from 'ulidx';
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam, type SqlStatement } from './sql-client';
 import { namespaceFilterSql } from './namespace-filter';
+import { crashLoopError, crashRecoveryNote, type CrashSite } from '../runtime/crash-loop';
 import {
   LOG_LEVELS,
   type ExecutionListQuery,
@@ -19,6 +20,25 @@ import {
 } from './execution-types';
 
 type Row = Record<string, unknown>;
+
+export interface CrashLoopedExecution {
+  id: string;
+  workflowId: string;
+  namespace: string;
+  error: ExecutionError;
+}
+
+export interface RecoveryResult {
+  requeued: string[];
+  cancelled: string[];
+  /** ended FAILED with kind CRASH_LOOP instead of being re-queued once more */
+  crashLooped: CrashLoopedExecution[];
+}
+
+export interface ProgressOptions {
+  /** the write records progress of an execution recovered since its last progress: reset its crash count */
+  resetCrashCount?: boolean;
+}
 
 const LEVEL_NAMES = Object.fromEntries(Object.entries(LOG_LEVELS).map(([name, value]) => [value, name])) as Record<number, LogLevelName>;
 
@@ -42,6 +62,7 @@ function toExecution(row: Row): ExecutionRecord {
     leaseExpiresAt: toMillisOrNull(row.lease_expires_at),
     attempt: Number(row.attempt),
     cancelRequested: Number(row.cancel_requested) === 1,
+    crashRecoveries: Number(row.crash_recoveries ?? 0),
     concurrencyLimit: row.concurrency_limit === null ? null : Number(row.concurrency_limit),
     timeoutMs: toMillisOrNull(row.timeout_ms),
     parentExecutionId: (row.parent_execution_id as string | null) ?? null,
@@ -148,6 +169,7 @@ export class SqlExecutionStore {
           leaseExpiresAt: null,
           attempt: 0,
           cancelRequested: false,
+          crashRecoveries: 0,
         },
       };
     }
@@ -204,8 +226,9 @@ export class SqlExecutionStore {
    * Claims the oldest QUEUED execution whose workflow is under its concurrency limit, in one
    * statement (atomic on SQLite, even across processes sharing the file). On PostgreSQL the
    * inner select becomes `for update skip locked` — a dialect switch, not a redesign.
+   * `suspects: false` skips executions recovered from a crash since their last progress.
    */
-  async claimNext(owner: string, leaseExpiresAt: number, now: number): Promise<ExecutionRecord | null> {
+  async claimNext(owner: string, leaseExpiresAt: number, now: number, options: { suspects?: boolean } = {}): Promise<ExecutionRecord | null> {
     const skipLocked = this.db.dialect === 'postgresql' ? 'for update skip locked' : '';
     const rows = await this.db.all<Row>(
       `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
@@ -213,12 +236,13 @@ export class SqlExecutionStore {
         where id = (
           select e.id from executions e
            where e.state = 'QUEUED'
+             and (e.crash_recoveries = 0 or ? = 1)
              and (e.concurrency_limit is null or
                   (select count(*) from executions r where r.workflow_id = e.workflow_id and r.state in ${ACTIVE}) < e.concurrency_limit)
            order by e.id limit 1 ${skipLocked}
         ) and state = 'QUEUED'
         returning *`,
-      [owner, leaseExpiresAt, now, 'RUNNING', now],
+      [owner, leaseExpiresAt, now, 'RUNNING', now, options.suspects === false ? 0 : 1],
     );
     return rows[0] ? toExecution(rows[0]) : null;
   }
@@ -243,8 +267,13 @@ export class SqlExecutionStore {
    * Gives up on executions whose owner is gone: RUNNING ones go back to the queue (they resume
    * at their first unfinished task), CANCELLING ones end CANCELLED. `owner` = one dead owner;
    * otherwise every expired lease.
+   *
+   * Each re-queue counts as a crash recovery. The recovery that would make an execution reach
+   * `crashLoopLimit` recoveries without progress ends it FAILED with `kind: CRASH_LOOP` instead
+   * (its open task runs are closed with the same error): a poison pill is not re-run for ever.
    */
-  async recoverAbandoned(now: number, owner?: string): Promise<{ requeued: string[]; cancelled: string[] }> {
+  async recoverAbandoned(now: number, options: { owner?: string; crashLoopLimit: number }): Promise<RecoveryResult> {
+    const { owner, crashLoopLimit } = options;
     return this.db.transaction(async (tx) => {
       const condition = owner !== undefined ? 'owner = ?' : 'lease_expires_at < ?';
       const param = owner !== undefined ? owner : now;
@@ -257,13 +286,114 @@ export class SqlExecutionStore {
       for (const { id } of cancelled) {
         await tx.run(`update task_runs set state = 'CANCELLED', ended_at = ? where execution_id = ? and state = 'RUNNING'`, [now, id]);
       }
-      const requeued = await tx.all<{ id: string }>(
-        `update executions set state = 'QUEUED', owner = null, lease_expires_at = null, history = ${this.appendHistory()}
-          where state = 'RUNNING' and ${condition} returning id`,
-        ['QUEUED', now, param],
+
+      const crashLooped: CrashLoopedExecution[] = [];
+      const poisoned = await tx.all<Row>(
+        `select id, workflow_id, namespace, crash_recoveries, crash_site from executions
+          where state = 'RUNNING' and ${condition} and crash_recoveries + 1 >= ?`,
+        [param, crashLoopLimit],
       );
-      return { requeued: requeued.map((r) => r.id), cancelled: cancelled.map((r) => r.id) };
+      for (const row of poisoned) {
+        const id = row.id as string;
+        const deaths = Number(row.crash_recoveries) + 1;
+        const site = row.crash_site === null ? await this.lastRunningTask(tx, id) : fromJson<CrashSite>(row.crash_site);
+        const error = crashLoopError(deaths, site);
+        const outputs = await this.completedOutputs(tx, id);
+        // Same guards as the select (and the state) in the write itself: terminal states stay final.
+        const changed = await tx.run(
+          `update executions set state = 'FAILED', ended_at = ?, owner = null, lease_expires_at = null, error = ?, outputs = ?,
+                  crash_recoveries = crash_recoveries + 1, history = ${this.appendHistory()}
+            where id = ? and state = 'RUNNING' and ${condition} and crash_recoveries + 1 >= ?`,
+          [now, toJson(error), toJson(outputs), 'FAILED', now, id, param, crashLoopLimit],
+        );
+        if (changed === 0) continue;
+        await tx.run(`update task_runs set state = 'FAILED', ended_at = ?, error = ? where execution_id = ? and state = 'RUNNING'`, [
+          now,
+          toJson(error),
+          id,
+        ]);
+        for (const statement of this.logStatements([
+          { executionId: id, taskId: null, taskRunId: null, attempt: null, level: 'ERROR', ts: now, message: `execution FAILED: ${error.message}` },
+        ])) {
+          await tx.run(statement.sql, statement.params);
+        }
+        crashLooped.push({ id, workflowId: row.workflow_id as string, namespace: row.namespace as string, error });
+      }
+
+      const requeued = await tx.all<{ id: string; crash_recoveries: number }>(
+        `update executions set state = 'QUEUED', owner = null, lease_expires_at = null, crash_recoveries = crash_recoveries + 1,
+                history = ${this.appendHistory()}
+          where state = 'RUNNING' and ${condition} and crash_recoveries + 1 < ? returning id, crash_recoveries`,
+        ['QUEUED', now, param, crashLoopLimit],
+      );
+      const notes: NewLogLine[] = requeued.map((r) => ({
+        executionId: r.id,
+        taskId: null,
+        taskRunId: null,
+        attempt: null,
+        level: 'WARN',
+        ts: now,
+        message: crashRecoveryNote(Number(r.crash_recoveries), crashLoopLimit),
+      }));
+      for (const statement of this.logStatements(notes)) await tx.run(statement.sql, statement.params);
+      return { requeued: requeued.map((r) => r.id), cancelled: cancelled.map((r) => r.id), crashLooped };
     });
+  }
+
+  /**
+   * The execution outputs of an execution no runner ends: taskId → outputs of the tasks that
+   * completed (outside foreach iterations), as the API shows them while it runs. Stored task
+   * outputs are already masked.
+   */
+  private async completedOutputs(tx: SqlClient, executionId: string): Promise<Record<string, unknown>> {
+    const rows = await tx.all<{ task_id: string; outputs: string }>(
+      `select task_id, outputs from task_runs where execution_id = ? and state = 'SUCCESS' and iteration is null and outputs is not null order by id`,
+      [executionId],
+    );
+    const outputs: Record<string, unknown> = {};
+    for (const row of rows) {
+      const value = fromJson(row.outputs);
+      if (value !== null) outputs[row.task_id] = value;
+    }
+    return outputs;
+  }
+
+  /**
+   * Where a first-time crash happened, when nothing better was recorded: the newest task run
+   * still RUNNING (the deepest open task), with its attempt in `retry.maxAttempts` terms.
+   */
+  private async lastRunningTask(tx: SqlClient, executionId: string): Promise<CrashSite | null> {
+    const open = await tx.get<{ task_id: string; task_key: string }>(
+      `select task_id, task_key from task_runs where execution_id = ? and state = 'RUNNING' order by id desc limit 1`,
+      [executionId],
+    );
+    if (!open) return null;
+    const runs = await tx.all<{ state: string; error: string | null }>(`select state, error from task_runs where execution_id = ? and task_key = ?`, [
+      executionId,
+      open.task_key,
+    ]);
+    const failures = runs.filter((r) => r.state === 'FAILED' && (r.error === null || fromJson<ExecutionError>(r.error).kind !== 'INTERRUPTED')).length;
+    return { taskId: open.task_id, attempt: failures + 1 };
+  }
+
+  /**
+   * Marks what an execution already recovered from a crash is about to run, so that if the
+   * process dies again the crash-loop error can name it. Only suspects pay this write.
+   */
+  async recordCrashSite(fence: Fence, site: CrashSite): Promise<boolean> {
+    const changed = await this.db.run(
+      `update executions set crash_site = ? where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
+      [toJson(site), ...this.fenceParams(fence)],
+    );
+    return changed > 0;
+  }
+
+  /** Rides along the first progress write after a claim of a recovered execution: the count starts over. */
+  private resetCrashCountStatement(fence: Fence): SqlStatement {
+    return {
+      sql: `update executions set crash_recoveries = 0, crash_site = null where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
+      params: this.fenceParams(fence),
+    };
   }
 
   /** Ends an execution the caller owns (with its last log lines); false when the fence no longer holds. */
@@ -321,8 +451,9 @@ export class SqlExecutionStore {
    * Writes a task run, and the log lines buffered so far, atomically: one commit instead of
    * two, and a finished task's lines are durable with its state. False when fenced out.
    */
-  async insertTaskRun(fence: Fence, run: TaskRunRecord, lines: readonly NewLogLine[] = []): Promise<boolean> {
-    const changes = await this.db.writeBatch([...this.logStatements(lines), this.insertTaskRunStatement(fence, run)]);
+  async insertTaskRun(fence: Fence, run: TaskRunRecord, lines: readonly NewLogLine[] = [], options: ProgressOptions = {}): Promise<boolean> {
+    const reset = options.resetCrashCount ? [this.resetCrashCountStatement(fence)] : [];
+    const changes = await this.db.writeBatch([...this.logStatements(lines), ...reset, this.insertTaskRunStatement(fence, run)]);
     return changes[changes.length - 1] > 0;
   }
 
@@ -353,6 +484,7 @@ export class SqlExecutionStore {
     id: string,
     patch: { state: TaskRunState; endedAt?: number | null; outputs?: unknown; error?: ExecutionError | null },
     lines: readonly NewLogLine[] = [],
+    options: ProgressOptions = {},
   ): Promise<boolean> {
     const update: SqlStatement = {
       sql: `update task_runs set state = ?, ended_at = ?, outputs = ?, error = ? where id = ? and ${this.fenceSql()}`,
@@ -365,7 +497,8 @@ export class SqlExecutionStore {
         ...this.fenceParams(fence),
       ],
     };
-    const changes = await this.db.writeBatch([...this.logStatements(lines), update]);
+    const reset = options.resetCrashCount ? [this.resetCrashCountStatement(fence)] : [];
+    const changes = await this.db.writeBatch([...this.logStatements(lines), ...reset, update]);
     return changes[changes.length - 1] > 0;
   }
 
