@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { DiagnosticSink, closestMatch, formatPath, type Path } from './diagnostics';
+import { DiagnosticSink, closestMatch, formatPath, type Path, type PathSegment } from './diagnostics';
 import {
   isMapping,
   readBoolean,
@@ -47,6 +47,8 @@ export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: f
 export const DEFAULT_MAX_DEPTH = 64;
 export const DEFAULT_MAX_ALIAS_COUNT = 100;
 export const MAX_TASKS = 1000;
+/** Every schedule is parsed at apply and evaluated by the scheduler on every tick. */
+export const MAX_TRIGGERS = 100;
 /** A response listing more problems than this helps nobody and could be large. */
 export const MAX_DIAGNOSTICS = 500;
 
@@ -265,7 +267,12 @@ class WorkflowValidator {
   private triggers(value: unknown, path: Path): TriggerDefinition[] {
     const seen = new Map<string, Path>();
     const triggers: TriggerDefinition[] = [];
-    this.list(value, path, 'triggers').forEach((raw, index) => {
+    const list = this.list(value, path, 'triggers');
+    if (list.length > MAX_TRIGGERS) {
+      this.report(path, `too many triggers: ${list.length} (at most ${MAX_TRIGGERS} per workflow)`);
+      return triggers;
+    }
+    list.forEach((raw, index) => {
       const itemPath = [...path, index];
       const trigger = readProperties(raw, itemPath, this.report, TRIGGER_PROPERTIES, ['id', 'type', 'cron']);
       if (!trigger) return;
@@ -303,6 +310,12 @@ class WorkflowValidator {
     const node: TaskNode = { id: null, type: null, path, raw: {}, childLists: [], subtreeIds: [] };
     if (!isMapping(raw)) {
       this.report(path, 'must be a mapping (a task with id and type)');
+      return { node, definition: null };
+    }
+    // Past the cap the workflow is refused anyway: count the rest, check nothing more, so that the
+    // work stays bounded (reference checks are quadratic in the number of tasks).
+    if (this.taskCount >= MAX_TASKS) {
+      this.taskCount += countTasks(raw);
       return { node, definition: null };
     }
     this.taskCount++;
@@ -345,7 +358,7 @@ class WorkflowValidator {
       if (raw[name] === undefined || (raw[name] === null && !child.required)) continue;
       const list = this.taskList(raw[name], [...path, name], child.required);
       node.childLists.push({ mode: child.mode, nodes: list.nodes });
-      node.subtreeIds.push(...list.nodes.flatMap((n) => n.subtreeIds));
+      for (const child of list.nodes) for (const id of child.subtreeIds) node.subtreeIds.push(id);
       children[name] = list.definitions;
     }
 
@@ -413,11 +426,27 @@ class WorkflowValidator {
     for (const child of node.childLists) this.checkTaskList(child.nodes, visible, child.mode, inLoop || spec.loopBody === true);
   }
 
-  /** Depth is bounded by the loader (maxDepth), so plain recursion is safe here. */
-  private scanValue(value: unknown, path: Path, scope: ExpressionScope): void {
-    if (typeof value === 'string') this.checkTemplates(value, path, scope);
-    else if (Array.isArray(value)) value.forEach((item, index) => this.scanValue(item, [...path, index], scope));
-    else if (isMapping(value)) for (const [key, item] of Object.entries(value)) this.scanValue(item, [...path, key], scope);
+  /**
+   * Depth is bounded by the loader (maxDepth), so plain recursion is safe here. One path array is
+   * extended and shortened in place and copied only where a template is found: copying it for
+   * every value would cost the depth again per value.
+   */
+  private scanValue(value: unknown, path: Path, scope: ExpressionScope, at: PathSegment[] = [...path]): void {
+    if (typeof value === 'string') {
+      if (value.includes('{{')) this.checkTemplates(value, [...at], scope);
+    } else if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) {
+        at.push(index);
+        this.scanValue(value[index], path, scope, at);
+        at.pop();
+      }
+    } else if (isMapping(value)) {
+      for (const key of Object.keys(value)) {
+        at.push(key);
+        this.scanValue(value[key], path, scope, at);
+        at.pop();
+      }
+    }
   }
 
   private checkTemplates(text: string, path: Path, scope: ExpressionScope, syntaxProblems?: string[]): void {
@@ -469,17 +498,41 @@ const readTriggerType: Reader<'schedule'> = (value, path, report) => {
   return undefined;
 };
 
+/** Building an Intl formatter is slow; the answer for a zone name never changes. */
+const knownZones = new Map<string, boolean>();
+
+function isKnownTimezone(zone: string): boolean {
+  let known = knownZones.get(zone);
+  if (known === undefined) {
+    try {
+      new Intl.DateTimeFormat(undefined, { timeZone: zone });
+      known = true;
+    } catch {
+      known = false;
+    }
+    if (knownZones.size < 1000) knownZones.set(zone, known);
+  }
+  return known;
+}
+
 const readTimezone: Reader<string> = (value, path, report) => {
   const zone = readString(value, path, report);
   if (zone === undefined) return undefined;
-  try {
-    new Intl.DateTimeFormat(undefined, { timeZone: zone });
-    return zone;
-  } catch {
-    report(path, `unknown time zone '${zone}' (expected an IANA name such as 'UTC' or 'Europe/Paris')`);
-    return undefined;
-  }
+  if (isKnownTimezone(zone)) return zone;
+  report(path, `unknown time zone '${zone}' (expected an IANA name such as 'UTC' or 'Europe/Paris')`);
+  return undefined;
 };
+
+/** Tasks in `raw` and in every task list nested in it (containers hold lists of tasks). */
+function countTasks(raw: Record<string, unknown>): number {
+  let count = 1;
+  const spec = typeof raw.type === 'string' && Object.hasOwn(TASK_TYPE_SPECS, raw.type) ? TASK_TYPE_SPECS[raw.type as TaskTypeName] : undefined;
+  for (const name of Object.keys(spec?.children ?? {})) {
+    const list = raw[name];
+    if (Array.isArray(list)) for (const item of list) if (isMapping(item)) count += countTasks(item);
+  }
+  return count;
+}
 
 function readCron(timezone: string): Reader<string> {
   return (value, path, report) => {
