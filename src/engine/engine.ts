@@ -120,6 +120,8 @@ export class Engine {
     if (this.started) return;
     this.started = true;
     this.pool.start();
+    // The first large apply should not also pay for starting the parser thread.
+    this.workflows.parser.warm();
     if (options.schedules !== false) this.scheduler.start();
     if (options.retention !== false) this.retention.start();
   }
@@ -154,6 +156,7 @@ export class Engine {
     this.stateValue = 'stopped';
     this.retention.stop();
     await this.pool.shutdown(this.options.shutdownGraceMs);
+    await this.workflows.parser.close();
     await this.logWriter.flush();
     await this.audit.close();
     await this.store.close();

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { parseWorkflow } from './dsl';
+import { WorkflowParser } from './dsl/workflow-parser';
 import type { AuditLog } from './access/audit';
 import type { Caller } from './access/scopes';
 import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
@@ -45,6 +45,8 @@ export class WorkflowCatalog {
     private readonly store: StateStore,
     private readonly options: { shellEnabled: boolean; now?: () => number },
     private readonly audit?: AuditLog,
+    /** parses large sources off the event loop */
+    readonly parser: WorkflowParser = new WorkflowParser(),
   ) {}
 
   /** The definition of one revision (cached; used by triggers and by the runner). */
@@ -83,7 +85,7 @@ export class WorkflowCatalog {
     if (source.trim().length === 0) {
       throw new InvalidWorkflowError([{ path: '', message: 'the workflow YAML is empty' }]);
     }
-    const result = parseWorkflow(source, { shellEnabled: this.options.shellEnabled });
+    const result = await this.parser.parse(source, { shellEnabled: this.options.shellEnabled });
     if (!result.ok) {
       throw new InvalidWorkflowError(result.diagnostics as Diagnostic[]);
     }
