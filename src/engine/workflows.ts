@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { WorkflowParser } from './dsl/workflow-parser';
 import type { AuditLog } from './access/audit';
@@ -89,7 +90,10 @@ export class WorkflowCatalog {
     if (!result.ok) {
       throw new InvalidWorkflowError(result.diagnostics as Diagnostic[]);
     }
-    const definition = result.definition;
+    // From the parser thread: the fields needed here, the definition itself only as JSON.
+    const definition = result.header ?? result.definition;
+    // A large result arrives in one piece: let waiting requests (probes) run before storing it.
+    if (result.definitionJson !== undefined) await nextTurn();
     if (expectedId !== undefined && definition.id !== expectedId) {
       throw new WorkflowIdMismatchError(expectedId, definition.id);
     }
@@ -98,7 +102,7 @@ export class WorkflowCatalog {
       throw new NotFoundError('workflow', definition.id);
     }
     if (scope) {
-      const current = await this.store.getWorkflow(definition.id);
+      const current = await this.store.getWorkflowSummary(definition.id);
       if (current && !namespaceAllowed(current.namespace, scope)) throw new NotFoundError('workflow', definition.id);
     }
     const applied = await this.store.applyWorkflow({
@@ -106,9 +110,14 @@ export class WorkflowCatalog {
       namespace: definition.namespace,
       description: definition.description,
       source,
-      definition,
+      get definition() {
+        return result.definition;
+      },
+      definitionJson: result.definitionJson,
+      triggers: definition.triggers,
       now: this.now(),
     });
+    if (result.definitionJson !== undefined) await nextTurn();
     this.audit?.record(caller, {
       action: 'workflow.apply',
       resourceType: 'workflow',

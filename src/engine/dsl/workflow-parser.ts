@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { parseWorkflow, type ParseOptions, type ParseResult } from './parse-workflow';
-import type { ParseReply, ParseRequest } from './parse-worker';
+import type { DefinitionHeader, ParseReply, ParseRequest } from './parse-worker';
+import type { WorkflowDefinition } from './types';
 
 export interface WorkflowParserOptions {
   /** sources shorter than this are parsed inline: a few milliseconds, less than a round trip */
@@ -21,8 +22,26 @@ function defaultWorkerFile(): string | null {
   return existsSync(file) ? file : null;
 }
 
+/**
+ * A parse result. From the worker, a valid definition comes as `definitionJson` (stored and
+ * answered as is) with `header`; `definition` is then decoded only when something reads it.
+ */
+export type ParsedWorkflow = ParseResult & { definitionJson?: string; header?: DefinitionHeader };
+
+function lazyDefinition(definitionJson: string, header: DefinitionHeader): ParsedWorkflow {
+  let decoded: WorkflowDefinition | undefined;
+  return {
+    ok: true,
+    definitionJson,
+    header,
+    get definition(): WorkflowDefinition {
+      return (decoded ??= JSON.parse(definitionJson) as WorkflowDefinition);
+    },
+  };
+}
+
 interface Pending {
-  resolve(result: ParseResult): void;
+  resolve(result: ParsedWorkflow): void;
   reject(error: Error): void;
 }
 
@@ -51,11 +70,11 @@ export class WorkflowParser {
     return this.workerFile !== null;
   }
 
-  parse(source: string, options: ParseOptions): Promise<ParseResult> {
+  parse(source: string, options: ParseOptions): Promise<ParsedWorkflow> {
     if (this.workerFile === null || source.length < this.inlineBelowChars) return Promise.resolve(parseWorkflow(source, options));
     const worker = this.ensureWorker(this.workerFile);
     const id = this.nextId++;
-    return new Promise<ParseResult>((resolve, reject) => {
+    return new Promise<ParsedWorkflow>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
       worker.postMessage({ id, source, options } satisfies ParseRequest);
@@ -85,6 +104,7 @@ export class WorkflowParser {
       this.pending.delete(reply.id);
       if (this.pending.size === 0) worker.unref();
       if ('result' in reply) pending.resolve(reply.result);
+      else if ('definitionJson' in reply) pending.resolve(lazyDefinition(reply.definitionJson, reply.header));
       else pending.reject(new Error(`workflow parsing failed: ${reply.error}`));
     });
     const lost = (error: Error) => {
