@@ -16,7 +16,8 @@ import { ConfigError } from './common/config/load-config';
 import { engineOptionsFrom } from './common/config/engine-options';
 import { ApiError, ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
-import { createRootLogger, redactUrl } from './common/logging';
+import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
+import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
 import { Engine } from './engine/engine';
 import { dialectOf } from './engine/store/open-store';
 import { VERSION } from './version';
@@ -25,7 +26,7 @@ export interface StartedServer {
   app: NestFastifyApplication;
   engine: Engine;
   url: string;
-  logger: PinoLogger;
+  logger: RootLogger;
   close(): Promise<void>;
 }
 
@@ -128,6 +129,31 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
   return document;
 }
 
+/** Past the drain delay and the engine's grace, this much more for closing the store and exiting. */
+export const SHUTDOWN_MARGIN_MS = 3000;
+
+/**
+ * One signal always ends the process: the graceful path gets the drain delay plus the engine's
+ * grace plus a margin, then the process exits regardless of what it was waiting for (a request
+ * that never ends, a log destination that never drains). The timer is unref'd, so a shutdown
+ * that finishes sooner is not held by it.
+ */
+function armShutdownDeadline(config: AppConfig, logger: PinoLogger): void {
+  const deadlineMs = config.server.drainDelayMs + config.engine.shutdownGraceMs + SHUTDOWN_MARGIN_MS;
+  const arm = (signal: NodeJS.Signals) => {
+    setTimeout(() => {
+      try {
+        logger.error({ signal, deadlineMs }, 'shutdown did not finish in time; exiting');
+      } catch {
+        /* the log destination may be what is stuck */
+      }
+      process.exit(1);
+    }, deadlineMs).unref();
+  };
+  process.once('SIGTERM', arm);
+  process.once('SIGINT', arm);
+}
+
 /**
  * Opens the engine (migrating the store), builds the Nest app on Fastify and listens.
  * Shared by `autokestra serve`, the tests and the benchmarks.
@@ -135,7 +161,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertStaticKeysValid(config);
   assertAuthPossible(config);
-  const logger = createRootLogger(config.logging.level, options.logDestination);
+  const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys });
   const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
   try {
     await assertAuthConfigured(engine);
@@ -243,7 +269,10 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   });
 
   // useProcessExit: exit 0 once drained, instead of re-raising the signal (exit 143)
-  if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  if (options.shutdownHooks) {
+    app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+    armShutdownDeadline(config, logger);
+  }
   await app.listen(config.server.port, config.server.host);
   engine.start();
   const address = fastify.server.address();
@@ -258,6 +287,6 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     engine,
     url,
     logger,
-    close: () => (closing ??= app.close().then(() => (logger as PinoLogger & { flush?: () => void }).flush?.())),
+    close: () => (closing ??= app.close().then(() => logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS))),
   };
 }
