@@ -20,10 +20,11 @@ export const REDACTED = '[redacted]';
 
 /**
  * Managed keys: `ak_` and at least 16 base62 characters (the 12-character display prefix that
- * identifies a key in lists and audit entries stays readable). The underscore may arrive
- * percent-encoded.
+ * identifies a key in lists and audit entries stays readable). Any character may arrive
+ * percent-encoded (`%61` is `a`; `%30`-`%39`, `%41`-`%5A`, `%61`-`%7A` are the alphanumerics).
  */
-const MANAGED_KEY_PATTERN = 'ak(?:_|%5[Ff])[0-9A-Za-z]{16,}';
+const ENCODED_ALNUM = '%(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa])';
+const MANAGED_KEY_PATTERN = `(?:a|%61)(?:k|%6[Bb])(?:_|%5[Ff])(?:[0-9A-Za-z]|${ENCODED_ALNUM}){16,}`;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
