@@ -32,6 +32,7 @@ import {
   type WorkflowDefinition,
 } from './types';
 import { loadYaml } from './yaml-source';
+import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from './datetime';
 
 export interface ParseOptions {
   /** shell tasks are refused unless the server enables them (engine.tasks.shell.enabled) */
@@ -231,7 +232,7 @@ class WorkflowValidator {
       integer: [typeof value === 'number' && Number.isSafeInteger(value), 'an integer'],
       boolean: [typeof value === 'boolean', 'a boolean'],
       json: [true, 'any JSON value'],
-      datetime: [isIsoDateTime(value), 'an ISO-8601 date-time string'],
+      datetime: [typeof value === 'string' && parseZonedDateTime(value) !== null, ZONED_DATE_TIME_HINT],
     };
     const [ok, expected] = fits[type];
     if (!ok) this.report(path, `must be ${expected}, as the input's type is '${type}'`);
@@ -561,8 +562,3 @@ function readCron(timezone: string): Reader<string> {
   };
 }
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-
-function isIsoDateTime(value: unknown): boolean {
-  return typeof value === 'string' && ISO_DATE_TIME.test(value) && !Number.isNaN(Date.parse(value));
-}

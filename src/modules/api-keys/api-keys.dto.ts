@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsArray, IsBoolean, IsDateString, IsInt, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
+import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
 import { SCOPES } from '../../common/auth/scopes';
-import { toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { IsZonedDateTime, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
 
 export class CreateApiKeyDto {
@@ -23,7 +23,7 @@ export class CreateApiKeyDto {
 
   @ApiPropertyOptional({ format: 'date-time', nullable: true })
   @IsOptional()
-  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time' })
+  @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z)' })
   expiresAt?: string | null;
 
   @ApiPropertyOptional({ description: 'with a taken label: return the existing key (200, no plaintext) instead of 409' })
@@ -57,7 +57,7 @@ export class UpdateApiKeyDto {
   @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null clears the expiry' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
-  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time or null' })
+  @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z), or null' })
   expiresAt?: string | null;
 }
 
