@@ -8,7 +8,7 @@ import type { AppConfig } from './common/config/config.schema';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { ContentTypeGuard } from './common/http/content-type.guard';
 import { createValidationPipe } from './common/http/validation';
-import { APP_CONFIG, ShutdownCoordinator } from './common/shutdown';
+import { APP_CONFIG, ROOT_LOGGER, ShutdownCoordinator } from './common/shutdown';
 import type { Engine } from './engine/engine';
 import { EngineModule } from './modules/engine/engine.module';
 import { HealthModule } from './modules/health/health.module';
@@ -44,6 +44,7 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },
+        { provide: ROOT_LOGGER, useValue: logger },
         { provide: FAILED_AUTH_LIMITER, useValue: new FailedAuthLimiter(config.auth.failedAttemptsLimit, config.auth.failedAttemptsWindowMs) },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_GUARD, useClass: ContentTypeGuard },

@@ -16,7 +16,9 @@ import { ConfigError } from './common/config/load-config';
 import { engineOptionsFrom } from './common/config/engine-options';
 import { ApiError, ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
-import { createRootLogger, redactUrl } from './common/logging';
+import { protocolProblem, rawErrorResponse } from './common/http/protocol';
+import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
+import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
 import { Engine } from './engine/engine';
 import { dialectOf } from './engine/store/open-store';
 import { VERSION } from './version';
@@ -25,7 +27,7 @@ export interface StartedServer {
   app: NestFastifyApplication;
   engine: Engine;
   url: string;
-  logger: PinoLogger;
+  logger: RootLogger;
   close(): Promise<void>;
 }
 
@@ -128,6 +130,31 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
   return document;
 }
 
+/** Past the drain delay and the engine's grace, this much more for closing the store and exiting. */
+export const SHUTDOWN_MARGIN_MS = 3000;
+
+/**
+ * One signal always ends the process: the graceful path gets the drain delay plus the engine's
+ * grace plus a margin, then the process exits regardless of what it was waiting for (a request
+ * that never ends, a log destination that never drains). The timer is unref'd, so a shutdown
+ * that finishes sooner is not held by it.
+ */
+function armShutdownDeadline(config: AppConfig, logger: PinoLogger): void {
+  const deadlineMs = config.server.drainDelayMs + config.engine.shutdownGraceMs + SHUTDOWN_MARGIN_MS;
+  const arm = (signal: NodeJS.Signals) => {
+    setTimeout(() => {
+      try {
+        logger.error({ signal, deadlineMs }, 'shutdown did not finish in time; exiting');
+      } catch {
+        /* the log destination may be what is stuck */
+      }
+      process.exit(1);
+    }, deadlineMs).unref();
+  };
+  process.once('SIGTERM', arm);
+  process.once('SIGINT', arm);
+}
+
 /**
  * Opens the engine (migrating the store), builds the Nest app on Fastify and listens.
  * Shared by `autokestra serve`, the tests and the benchmarks.
@@ -135,7 +162,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertStaticKeysValid(config);
   assertAuthPossible(config);
-  const logger = createRootLogger(config.logging.level, options.logDestination);
+  const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys });
   const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
   try {
     await assertAuthConfigured(engine);
@@ -148,7 +175,8 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   const adapter = new FastifyAdapter({
     // Node enforces headersTimeout/requestTimeout only when it checks connections (every 30 s by
     // default): check often enough that a slow-drip client is cut off close to the timeout.
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.server.headersTimeoutMs / 2))) },
+    // requireHostHeader: off, so that a missing Host is answered in the error shape (onRequest).
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.server.headersTimeoutMs / 2))), requireHostHeader: false },
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy as boolean,
     requestTimeout: config.server.requestTimeoutMs,
@@ -166,11 +194,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     // A malformed HTTP request never reaches a route: answer it in the error shape as well.
     clientErrorHandler: (error: Error & { code?: string }, socket: import('node:net').Socket) => {
       if (!socket.writable) return socket.destroy();
-      const body = JSON.stringify({ error: { code: 'VALIDATION_ERROR', message: 'malformed HTTP request' } });
-      const headers = Object.entries(securityHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\n${headers}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      socket.end(rawErrorResponse(400, 'Bad Request', 'VALIDATION_ERROR', 'malformed HTTP request', securityHeaders));
     },
     // A caller's X-Request-Id is kept when it is sane, so traces join up across services.
     genReqId: (req: IncomingMessage) => {
@@ -216,18 +240,36 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     { parseAs: 'string' },
     (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
   );
+  const accessLog = logger.child({ component: 'http' });
   // Security headers on every response; HSTS only when the request came over TLS (directly,
   // or per X-Forwarded-Proto from a trusted proxy): on plain HTTP it would be meaningless.
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    const problem = protocolProblem(request.raw);
+    if (problem !== null) {
+      sendError(reply, request, new ApiError('VALIDATION_ERROR', problem), { error: () => undefined });
+      return;
+    }
+    done();
+  });
+  // CONNECT asks for a tunnel; Node hands it to a 'connect' listener or drops the connection
+  // without a word. No route serves it: answer as for any route that does not exist.
+  fastify.server.on('connect', (_req: IncomingMessage, socket: import('node:net').Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawErrorResponse(404, 'Not Found', 'NOT_FOUND', 'CONNECT is not supported: this server is not a proxy', securityHeaders));
+  });
+  // A client that goes away mid-body is not a server error: noted at info, never as an error.
+  fastify.addHook('onRequestAbort', (request: FastifyRequest, done: () => void) => {
+    (request as FastifyRequest & { clientAborted?: boolean }).clientAborted = true;
+    accessLog.info({ reqId: request.id, req: { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip } }, 'request aborted by the client');
     done();
   });
   // One access line per request, with its id (the id is also in X-Request-Id and error lines).
-  const accessLog = logger.child({ component: 'http' });
   fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const status = reply.statusCode;
+    if ((request as FastifyRequest & { clientAborted?: boolean }).clientAborted) return done();
     const line = { reqId: request.id, req: { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }, res: { statusCode: status }, responseTime: Math.round(reply.elapsedTime) };
     if (status >= 500) accessLog.error(line, 'request completed');
     else if (status >= 400) accessLog.warn(line, 'request completed');
@@ -243,7 +285,10 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   });
 
   // useProcessExit: exit 0 once drained, instead of re-raising the signal (exit 143)
-  if (options.shutdownHooks) app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  if (options.shutdownHooks) {
+    app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+    armShutdownDeadline(config, logger);
+  }
   await app.listen(config.server.port, config.server.host);
   engine.start();
   const address = fastify.server.address();
@@ -258,6 +303,6 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     engine,
     url,
     logger,
-    close: () => (closing ??= app.close().then(() => (logger as PinoLogger & { flush?: () => void }).flush?.())),
+    close: () => (closing ??= app.close().then(() => logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS))),
   };
 }

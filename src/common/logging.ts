@@ -1,4 +1,6 @@
-import pino, { type Logger } from 'pino';
+import { fstatSync } from 'node:fs';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import SonicBoom from 'sonic-boom';
 
 const SENSITIVE_QUERY = /(key|token|secret|password|auth)/i;
 
@@ -14,30 +16,151 @@ export function redactUrl(url: string | undefined): string | undefined {
   return `${url.slice(0, q)}?${params.toString()}`;
 }
 
+export const REDACTED = '[redacted]';
+
 /**
- * JSON logs to stdout (or a given file descriptor). The destination is asynchronous and
- * buffered: a synchronous write per request line would halve throughput. It is flushed on exit.
+ * Managed keys: `ak_` and at least 16 base62 characters (the 12-character display prefix that
+ * identifies a key in lists and audit entries stays readable). Any character may arrive
+ * percent-encoded (`%61` is `a`; `%30`-`%39`, `%41`-`%5A`, `%61`-`%7A` are the alphanumerics).
  */
-export function createRootLogger(level: string, destination: number | string = 1): Logger {
-  const stream = pino.destination({ dest: destination, sync: false, minLength: 4096 });
-  const logger = pino(
+const ENCODED_ALNUM = '%(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa])';
+const MANAGED_KEY_PATTERN = `(?:a|%61)(?:k|%6[Bb])(?:_|%5[Ff])(?:[0-9A-Za-z]|${ENCODED_ALNUM}){16,}`;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/** `%2f` and `%2F` both: percent-encoding is case-insensitive in its hex digits. */
+function caselessHex(encoded: string): string {
+  return encoded.replace(/%([0-9A-F])([0-9A-F])/g, (_m, a: string, b: string) => `%${hexClass(a)}${hexClass(b)}`);
+}
+
+function hexClass(digit: string): string {
+  return /[A-F]/.test(digit) ? `[${digit}${digit.toLowerCase()}]` : digit;
+}
+
+/**
+ * One character of a secret in every form it can take in a JSON log line: as is (JSON-escaped,
+ * as the line holds it), percent-encoded (a URL), `+` for a space (a form body).
+ */
+function characterForms(ch: string): string {
+  const forms = new Set<string>([escapeRegExp(JSON.stringify(ch).slice(1, -1))]);
+  // Any character may be percent-encoded, even one that need not be (`%61` for `a`).
+  forms.add(caselessHex([...Buffer.from(ch, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('')));
+  if (ch === ' ') forms.add('\\+');
+  return forms.size === 1 ? [...forms][0] : `(?:${[...forms].join('|')})`;
+}
+
+/**
+ * One precompiled pattern for every credential a log line must never hold: any `ak_…`-shaped
+ * token and each configured static key (plaintext entries), in any mix of raw, JSON-escaped and
+ * percent-encoded characters. Longer keys first, so that a key containing another is removed whole.
+ */
+export function credentialPattern(staticKeys: readonly string[]): RegExp {
+  const plaintext = [...new Set(staticKeys.filter((key) => key.length > 0 && !key.startsWith('sha256:')))].sort((a, b) => b.length - a.length);
+  const alternatives = [...plaintext.map((key) => [...key].map(characterForms).join('')), MANAGED_KEY_PATTERN];
+  return new RegExp(alternatives.join('|'), 'g');
+}
+
+export interface RootLoggerOptions {
+  /** plaintext static keys (and any other credential) to remove from every line */
+  credentials?: readonly string[];
+  /** longest the buffered, unwritten log may grow (a stalled reader); past it, lines are dropped */
+  maxBufferBytes?: number;
+}
+
+/** Errors after which the destination will never accept a write again. */
+const PERMANENT = new Set(['EPIPE', 'EBADF', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'EINVAL']);
+
+export type RootLogger = Logger & {
+  /** writes out what is buffered; synchronous, so only where it cannot block (see below) */
+  flush?: () => void;
+  /** writes out what is buffered, waiting at most `timeoutMs` for the destination */
+  flushWithin?: (timeoutMs: number) => Promise<void>;
+};
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fd >= 0 && fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * JSON logs to stdout (or a given file descriptor or file). The destination is asynchronous and
+ * buffered: a synchronous write per request line would halve throughput.
+ *
+ * Every line passes through one regular expression at the serialization boundary (pino's
+ * `streamWrite` hook) that removes credentials wherever they appear: in a URL, a header, an error
+ * message or a stack trace. Field rules (`redact`) cannot know every place a key can end up.
+ *
+ * A failing destination (the reader of a pipe went away or stopped reading, a full disk) never
+ * fails a request or holds up shutdown: its errors are handled, lines are dropped rather than
+ * piling up past `maxBufferBytes`, graceful shutdown waits a bounded time for the buffer to drain
+ * (`flushWithin`), and the synchronous flush at exit runs only for regular files. (pino's own
+ * destination flushes synchronously at exit: on a pipe whose reader stopped reading, that write
+ * blocks forever and the process never exits, so SonicBoom is built here directly.)
+ */
+export function createRootLogger(level: string, destination: number | string = 1, options: RootLoggerOptions = {}): RootLogger {
+  const stream = new SonicBoom({
+    ...(typeof destination === 'number' ? { fd: destination } : { dest: destination }),
+    sync: false,
+    minLength: 4096,
+    maxLength: options.maxBufferBytes ?? 16 * 1024 * 1024,
+  });
+  let broken = false;
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    // The log sink failed: the server must not (an unhandled 'error' would crash it).
+    if (PERMANENT.has(error.code ?? '')) broken = true;
+  });
+  const sink: DestinationStream = {
+    write(line: string) {
+      if (broken) return;
+      try {
+        stream.write(line);
+      } catch {
+        broken = true;
+      }
+    },
+  };
+  const credentials = credentialPattern(options.credentials ?? []);
+  const logger: RootLogger = pino(
     {
       level,
       base: { service: 'autokestra' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['authorization', 'apiKey', 'key', 'headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
+      redact: { paths: ['authorization', 'apiKey', 'key', 'headers.authorization', 'headers["x-api-key"]'], censor: REDACTED },
       formatters: { level: (label) => ({ level: label }) },
+      hooks: { streamWrite: (line) => line.replace(credentials, REDACTED) },
     },
-    stream,
+    sink,
   );
-  const flush = () => {
+  logger.flush = () => {
+    if (broken) return;
     try {
       stream.flushSync();
     } catch {
-      /* the stream may not be ready yet, or already closed */
+      /* not ready yet, already closed, or failing: nothing more can be done for these lines */
     }
   };
-  process.once('exit', flush);
-  (logger as Logger & { flush?: () => void }).flush = flush;
+  logger.flushWithin = (timeoutMs) =>
+    new Promise<void>((resolve) => {
+      if (broken) return resolve();
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      try {
+        stream.flush(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  process.once('exit', () => {
+    if (isRegularFile((stream as SonicBoom & { fd: number }).fd)) logger.flush?.();
+  });
   return logger;
 }

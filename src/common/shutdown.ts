@@ -1,8 +1,12 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
 import type { AppConfig } from './config/config.schema';
+import type { RootLogger } from './logging';
 import { EngineProvider } from '../modules/engine/engine.provider';
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
+export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
+/** How long shutdown waits for buffered log lines to reach a slow (or gone) destination. */
+export const LOG_FLUSH_TIMEOUT_MS = 1000;
 
 /**
  * Graceful stop: readiness turns 503 first (so load balancers stop routing), then Nest closes
@@ -13,6 +17,7 @@ export class ShutdownCoordinator implements BeforeApplicationShutdown, OnApplica
   constructor(
     private readonly engine: EngineProvider,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ROOT_LOGGER) private readonly logger: RootLogger,
   ) {}
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -24,5 +29,7 @@ export class ShutdownCoordinator implements BeforeApplicationShutdown, OnApplica
 
   async onApplicationShutdown(): Promise<void> {
     await this.engine.engine.shutdown();
+    // Bounded: a log reader that stopped reading must not keep the process from exiting.
+    await this.logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS);
   }
 }

@@ -160,6 +160,8 @@ export class Engine {
     if (this.started) return;
     this.started = true;
     this.pool.start();
+    // The first large apply should not also pay for starting the parser thread.
+    this.workflows.parser.warm();
     if (options.schedules !== false) this.scheduler.start();
     if (options.retention !== false) this.retention.start();
   }
@@ -194,6 +196,7 @@ export class Engine {
     this.stateValue = 'stopped';
     this.retention.stop();
     await this.pool.shutdown(this.options.shutdownGraceMs);
+    await this.workflows.parser.close();
     await this.logWriter.flush();
     await this.audit.close();
     await this.store.close();

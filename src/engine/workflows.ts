@@ -1,7 +1,9 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { parseWorkflow } from './dsl';
+import { WorkflowParser } from './dsl/workflow-parser';
 import type { AuditLog } from './access/audit';
 import type { Caller } from './access/scopes';
+import type { SecretGrants } from './dsl/parse-workflow';
 import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
 import { InvalidWorkflowError, NotFoundError, ValidationError, WorkflowIdMismatchError } from './errors';
 import type { Page, StateStore, WorkflowRecord, WorkflowSummary } from './store/state-store';
@@ -15,7 +17,8 @@ export interface WorkflowListOptions {
 
 /** Which secrets a workflow of a namespace may read (the SecretStore). */
 export interface SecretAvailability {
-  isReadableFrom(name: string, namespace: string): boolean;
+  /** each secret's effective allow-list; plain data, so the parser thread can check references */
+  grants(): SecretGrants;
 }
 
 /** What the caller may see: `undefined` = everything; otherwise namespace patterns (`team.*`). */
@@ -50,6 +53,8 @@ export class WorkflowCatalog {
     private readonly store: StateStore,
     private readonly options: { shellEnabled: boolean; now?: () => number; secrets?: SecretAvailability },
     private readonly audit?: AuditLog,
+    /** parses large sources off the event loop */
+    readonly parser: WorkflowParser = new WorkflowParser(),
   ) {}
 
   /** The definition of one revision (cached; used by triggers and by the runner). */
@@ -89,16 +94,19 @@ export class WorkflowCatalog {
       throw new InvalidWorkflowError([{ path: '', message: 'the workflow YAML is empty' }]);
     }
     const secrets = this.options.secrets;
-    const result = parseWorkflow(source, {
+    const result = await this.parser.parse(source, {
       shellEnabled: this.options.shellEnabled,
       // Outside the caller's namespaces the apply ends NOT_FOUND: answering about secrets there
       // would tell the caller which names another namespace can read.
-      secretAvailable: secrets ? (name, namespace) => !namespaceAllowed(namespace, scope) || secrets.isReadableFrom(name, namespace) : undefined,
+      secretAccess: secrets ? { grants: secrets.grants(), callerNamespaces: scope } : undefined,
     });
     if (!result.ok) {
       throw new InvalidWorkflowError(result.diagnostics as Diagnostic[]);
     }
-    const definition = result.definition;
+    // From the parser thread: the fields needed here, the definition itself only as JSON.
+    const definition = result.header ?? result.definition;
+    // A large result arrives in one piece: let waiting requests (probes) run before storing it.
+    if (result.definitionJson !== undefined) await nextTurn();
     if (expectedId !== undefined && definition.id !== expectedId) {
       throw new WorkflowIdMismatchError(expectedId, definition.id);
     }
@@ -107,7 +115,7 @@ export class WorkflowCatalog {
       throw new NotFoundError('workflow', definition.id);
     }
     if (scope) {
-      const current = await this.store.getWorkflow(definition.id);
+      const current = await this.store.getWorkflowSummary(definition.id);
       if (current && !namespaceAllowed(current.namespace, scope)) throw new NotFoundError('workflow', definition.id);
     }
     const applied = await this.store.applyWorkflow({
@@ -115,9 +123,14 @@ export class WorkflowCatalog {
       namespace: definition.namespace,
       description: definition.description,
       source,
-      definition,
+      get definition() {
+        return result.definition;
+      },
+      definitionJson: result.definitionJson,
+      triggers: definition.triggers,
       now: this.now(),
     });
+    if (result.definitionJson !== undefined) await nextTurn();
     this.audit?.record(caller, {
       action: 'workflow.apply',
       resourceType: 'workflow',

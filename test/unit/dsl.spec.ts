@@ -301,7 +301,7 @@ describe('resource limits', () => {
       '@1: a workflow must be a YAML mapping (with id, tasks, ...)',
     ]);
     expect(diagnostics(parseWorkflow('id: a\nid: b\ntasks: [{id: t, type: log, message: hi}]\n', { shellEnabled: false }))).toEqual([
-      '@2: YAML syntax error: Map keys must be unique',
+      "id @2: duplicate key 'id' (first defined at line 1)",
     ]);
   });
 });

@@ -60,7 +60,14 @@ describe('coerceInputs: coercion per type', () => {
   it('datetime: normalizes ISO-8601 to UTC ISO strings', () => {
     expect(ok([def('d', 'datetime')], { d: '2026-01-31T12:00:00+02:00' })).toEqual({ d: '2026-01-31T10:00:00.000Z' });
     expect(ok([def('d', 'datetime')], { d: '2026-01-31T12:00:00Z' })).toEqual({ d: '2026-01-31T12:00:00.000Z' });
-    expect(ok([def('d', 'datetime')], { d: '2026-01-31' })).toEqual({ d: '2026-01-31T00:00:00.000Z' });
+    expect(ok([def('d', 'datetime')], { d: '2026-01-31 12:00:00.5z' })).toEqual({ d: '2026-01-31T12:00:00.500Z' });
+    expect(ok([def('d', 'datetime')], { d: '2026-01-31T12:00-0130' })).toEqual({ d: '2026-01-31T13:30:00.000Z' });
+  });
+
+  it('datetime: refuses a date or time without a zone (a different instant on every server)', () => {
+    for (const value of ['2026-01-31', '2026-01-31T12:00:00', '2026-01-31T12:00', '2026-02-30T00:00:00Z', '2026-01-31T24:00:00Z', '2026-01-31T12:00:00+25:00']) {
+      expect(problems([def('d', 'datetime')], { d: value }), value).toEqual([{ field: 'inputs.d', message: expect.stringContaining('with a time zone') }]);
+    }
   });
 
   it('datetime: rejects non-ISO text, impossible dates and non-strings', () => {

@@ -227,7 +227,7 @@ describe('apply-time check of literal secret names', () => {
 TEAM_A: {value: a, namespaces: ["team.a"]}
 SHARED: plain
 `);
-  const parse = (yaml: string) => parseWorkflow(yaml, { shellEnabled: false, secretAvailable: (name, ns) => store.isReadableFrom(name, ns) });
+  const parse = (yaml: string) => parseWorkflow(yaml, { shellEnabled: false, secretAccess: { grants: store.grants() } });
   const diagnostics = (yaml: string): Diagnostic[] => {
     const result = parse(yaml);
     return result.ok ? [] : result.diagnostics;

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EngineError } from '../../engine/errors';
+import { isClientAbort } from '../http/protocol';
 import { ApiError, ERROR_STATUS, type ErrorCode } from './api-error';
 
 export interface ErrorBody {
@@ -111,6 +112,9 @@ export function sendError(
   exception: unknown,
   logger: { error(obj: unknown, msg?: string): void },
 ): void {
+  // The client went away (socket closed mid-body or before the answer): nobody to answer, and
+  // not a server error. The onRequestAbort hook notes it at info.
+  if (isClientAbort(exception, request.raw)) return;
   let mapped = mapError(exception);
   if (!mapped) {
     mapped = internalError(request.id);

@@ -1,8 +1,25 @@
 import { ValidationPipe, type Type as ClassType, type ValidationError } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min, ValidateBy, type ValidationOptions } from 'class-validator';
+import { parseZonedDateTime } from '../../engine/dsl/datetime';
 import { ApiError } from '../errors/api-error';
+
+/**
+ * Integers in a query string are decimal digits only (`limit=50`): `0x10`, `1e3`, ` 5`, `+5` and
+ * `5.0` are refused with 400 rather than reinterpreted (Number() would read the first three as
+ * 16, 1000 and 5). Anything else becomes NaN, which the @IsInt rule then rejects with its message.
+ */
+const DECIMAL_DIGITS = /^[0-9]{1,15}$/;
+
+export function DecimalInteger(): PropertyDecorator {
+  return Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? (DECIMAL_DIGITS.test(value) ? Number(value) : Number.NaN) : value));
+}
+
+/** An ISO-8601 date-time with a zone (Z or an offset); see engine/dsl/datetime.ts for why. */
+export function IsZonedDateTime(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy({ name: 'isZonedDateTime', validator: { validate: (value: unknown) => typeof value === 'string' && parseZonedDateTime(value) !== null } }, options);
+}
 
 function flatten(errors: ValidationError[], prefix = ''): { field: string; message: string }[] {
   const out: { field: string; message: string }[] = [];
@@ -35,22 +52,25 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
+const LIMIT_MESSAGE = 'limit must be an integer between 1 and 500, in decimal digits';
+const OFFSET_MESSAGE = 'offset must be an integer between 0 and 1000000000, in decimal digits';
+
 /** `?limit&offset` with DESIGN §3 bounds; modules extend it with their filters. */
 export class PageQueryDto {
-  @ApiProperty({ required: false, default: 50, minimum: 1, maximum: 500 })
+  @ApiProperty({ required: false, default: 50, minimum: 1, maximum: 500, description: 'decimal digits' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 500' })
-  @Min(1, { message: 'limit must be an integer between 1 and 500' })
-  @Max(500, { message: 'limit must be an integer between 1 and 500' })
+  @DecimalInteger()
+  @IsInt({ message: LIMIT_MESSAGE })
+  @Min(1, { message: LIMIT_MESSAGE })
+  @Max(500, { message: LIMIT_MESSAGE })
   limit?: number;
 
-  @ApiProperty({ required: false, default: 0, minimum: 0 })
+  @ApiProperty({ required: false, default: 0, minimum: 0, description: 'decimal digits' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'offset must be a non-negative integer' })
-  @Min(0, { message: 'offset must be a non-negative integer' })
-  @Max(1_000_000_000, { message: 'offset must be at most 1000000000' })
+  @DecimalInteger()
+  @IsInt({ message: OFFSET_MESSAGE })
+  @Min(0, { message: OFFSET_MESSAGE })
+  @Max(1_000_000_000, { message: OFFSET_MESSAGE })
   offset?: number;
 }
 

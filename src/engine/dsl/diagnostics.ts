@@ -17,15 +17,24 @@ export function formatPath(path: Path): string {
   return out;
 }
 
-export function levenshtein(a: string, b: string): number {
+/**
+ * Edit distance, or `max + 1` as soon as it is known to exceed `max`: suggestions only care about
+ * small distances, so the work stays proportional to the shorter word, not to the product of both
+ * lengths (a hostile document can use a megabyte-long key).
+ */
+export function levenshtein(a: string, b: string, max = Number.POSITIVE_INFINITY): number {
   if (a === b) return 0;
+  if (Math.abs(a.length - b.length) > max) return max + 1;
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
+      if (current[j] < rowMin) rowMin = current[j];
     }
+    if (rowMin > max) return max + 1;
     previous = current;
   }
   return previous[b.length];
@@ -37,7 +46,7 @@ export function closestMatch(word: string, candidates: readonly string[]): strin
   let bestDistance = 3;
   const lower = word.toLowerCase();
   for (const candidate of candidates) {
-    const distance = levenshtein(lower, candidate.toLowerCase());
+    const distance = levenshtein(lower, candidate.toLowerCase(), bestDistance - 1);
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
@@ -46,11 +55,20 @@ export function closestMatch(word: string, candidates: readonly string[]): strin
   return best;
 }
 
-export function unknownPropertyMessage(key: string, allowed: readonly string[]): string {
-  const suggestion = closestMatch(key, allowed);
+export function unknownPropertyMessage(key: string, allowed: readonly string[], suggestion = closestMatch(key, allowed)): string {
   return suggestion !== null
     ? `unknown property '${key}'; did you mean '${suggestion}'?`
     : `unknown property '${key}'; allowed: ${allowed.join(', ')}`;
+}
+
+/** Longer texts (a huge key quoted in a message) are cut in the middle: a diagnostic names, it does not echo. */
+const MAX_MESSAGE_LENGTH = 400;
+const MAX_PATH_LENGTH = 300;
+
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const half = Math.floor((max - 5) / 2);
+  return `${text.slice(0, half)} ... ${text.slice(text.length - half)}`;
 }
 
 /** Collects diagnostics; lines are resolved lazily from the YAML source through `locate`. */
@@ -87,12 +105,13 @@ export class DiagnosticSink {
     const seen = new Set<string>();
     const out: Diagnostic[] = [];
     for (const entry of this.entries) {
-      const path = formatPath(entry.path);
-      const key = `${path}\u0000${entry.message}`;
+      const path = clip(formatPath(entry.path), MAX_PATH_LENGTH);
+      const message = clip(entry.message, MAX_MESSAGE_LENGTH);
+      const key = `${path}\u0000${message}`;
       if (seen.has(key)) continue;
       seen.add(key);
       const line = entry.line ?? this.locate(entry.path);
-      out.push(line === undefined ? { path, message: entry.message } : { path, message: entry.message, line });
+      out.push(line === undefined ? { path, message } : { path, message, line });
     }
     // Array.prototype.sort is stable: diagnostics on one line keep the order they were found in.
     out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));

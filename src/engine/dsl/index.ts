@@ -15,3 +15,4 @@ export { parseDurationMs } from './duration';
 export { splitCommandLine } from './command-line';
 export { scanTemplates, findReferences, type TemplateSpan, type ExpressionReferences, type OutputReference } from './templates';
 export { formatPath, type Path, type PathSegment } from './diagnostics';
+export { parseZonedDateTime, ZONED_DATE_TIME_HINT } from './datetime';

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
-import { DiagnosticSink, closestMatch, formatPath, type Path } from './diagnostics';
+import { namespacePatternCovers } from '../access/namespace-patterns';
+import { DiagnosticSink, closestMatch, formatPath, type Path, type PathSegment } from './diagnostics';
 import {
   isMapping,
   readBoolean,
@@ -32,6 +33,7 @@ import {
   type WorkflowDefinition,
 } from './types';
 import { loadYaml } from './yaml-source';
+import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from './datetime';
 
 export interface ParseOptions {
   /** shell tasks are refused unless the server enables them (engine.tasks.shell.enabled) */
@@ -41,11 +43,29 @@ export interface ParseOptions {
   /** YAML alias expansion budget, see `yaml`'s ToJSOptions.maxAliasCount; default 100 */
   maxAliasCount?: number;
   /**
-   * Whether a workflow of `namespace` may read the secret `name`. When given, every
-   * `secret('NAME')` with a literal name must be readable; the diagnostic is the same whether
-   * the secret does not exist or is not granted to the namespace. Without it, no check.
+   * Which secrets a workflow may read. When given, every `secret('NAME')` with a literal name
+   * must be readable from the workflow's namespace; the diagnostic is the same whether the
+   * secret does not exist or is not granted to the namespace. Without it, no check. Plain data
+   * (not a callback): large sources are parsed on a worker thread.
    */
-  secretAvailable?: (name: string, namespace: string) => boolean;
+  secretAccess?: SecretAccess;
+}
+
+/** Each secret's effective allow-list: [name, namespace globs]. Names only, never values. */
+export type SecretGrants = ReadonlyArray<readonly [string, readonly string[]]>;
+
+export interface SecretAccess {
+  grants: SecretGrants;
+  /** the applying caller's namespaces (undefined = all): outside them nothing is checked, the apply ends NOT_FOUND */
+  callerNamespaces?: readonly string[];
+}
+
+/** Whether a workflow of `namespace` may read `name` under `access`. */
+export function secretReadable(access: SecretAccess, grants: ReadonlyMap<string, readonly string[]>, name: string, namespace: string): boolean {
+  const within = (globs: readonly string[]) => globs.some((glob) => namespacePatternCovers(glob, namespace));
+  if (access.callerNamespaces && !within(access.callerNamespaces)) return true;
+  const globs = grants.get(name);
+  return globs !== undefined && within(globs);
 }
 
 export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: false; diagnostics: Diagnostic[] };
@@ -53,6 +73,8 @@ export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: f
 export const DEFAULT_MAX_DEPTH = 64;
 export const DEFAULT_MAX_ALIAS_COUNT = 100;
 export const MAX_TASKS = 1000;
+/** Every schedule is parsed at apply and evaluated by the scheduler on every tick. */
+export const MAX_TRIGGERS = 100;
 /** A response listing more problems than this helps nobody and could be large. */
 export const MAX_DIAGNOSTICS = 500;
 
@@ -240,7 +262,7 @@ class WorkflowValidator {
       integer: [typeof value === 'number' && Number.isSafeInteger(value), 'an integer'],
       boolean: [typeof value === 'boolean', 'a boolean'],
       json: [true, 'any JSON value'],
-      datetime: [isIsoDateTime(value), 'an ISO-8601 date-time string'],
+      datetime: [typeof value === 'string' && parseZonedDateTime(value) !== null, ZONED_DATE_TIME_HINT],
     };
     const [ok, expected] = fits[type];
     if (!ok) this.report(path, `must be ${expected}, as the input's type is '${type}'`);
@@ -276,7 +298,12 @@ class WorkflowValidator {
   private triggers(value: unknown, path: Path): TriggerDefinition[] {
     const seen = new Map<string, Path>();
     const triggers: TriggerDefinition[] = [];
-    this.list(value, path, 'triggers').forEach((raw, index) => {
+    const list = this.list(value, path, 'triggers');
+    if (list.length > MAX_TRIGGERS) {
+      this.report(path, `too many triggers: ${list.length} (at most ${MAX_TRIGGERS} per workflow)`);
+      return triggers;
+    }
+    list.forEach((raw, index) => {
       const itemPath = [...path, index];
       const trigger = readProperties(raw, itemPath, this.report, TRIGGER_PROPERTIES, ['id', 'type', 'cron']);
       if (!trigger) return;
@@ -314,6 +341,12 @@ class WorkflowValidator {
     const node: TaskNode = { id: null, type: null, path, raw: {}, childLists: [], subtreeIds: [] };
     if (!isMapping(raw)) {
       this.report(path, 'must be a mapping (a task with id and type)');
+      return { node, definition: null };
+    }
+    // Past the cap the workflow is refused anyway: count the rest, check nothing more, so that the
+    // work stays bounded (reference checks are quadratic in the number of tasks).
+    if (this.taskCount >= MAX_TASKS) {
+      this.taskCount += countTasks(raw);
       return { node, definition: null };
     }
     this.taskCount++;
@@ -356,7 +389,7 @@ class WorkflowValidator {
       if (raw[name] === undefined || (raw[name] === null && !child.required)) continue;
       const list = this.taskList(raw[name], [...path, name], child.required);
       node.childLists.push({ mode: child.mode, nodes: list.nodes });
-      node.subtreeIds.push(...list.nodes.flatMap((n) => n.subtreeIds));
+      for (const child of list.nodes) for (const id of child.subtreeIds) node.subtreeIds.push(id);
       children[name] = list.definitions;
     }
 
@@ -424,16 +457,32 @@ class WorkflowValidator {
     for (const child of node.childLists) this.checkTaskList(child.nodes, visible, child.mode, inLoop || spec.loopBody === true);
   }
 
-  /** Depth is bounded by the loader (maxDepth), so plain recursion is safe here. */
-  private scanValue(value: unknown, path: Path, scope: ExpressionScope): void {
-    if (typeof value === 'string') this.checkTemplates(value, path, scope);
-    else if (Array.isArray(value)) value.forEach((item, index) => this.scanValue(item, [...path, index], scope));
-    else if (isMapping(value)) for (const [key, item] of Object.entries(value)) this.scanValue(item, [...path, key], scope);
+  /**
+   * Depth is bounded by the loader (maxDepth), so plain recursion is safe here. One path array is
+   * extended and shortened in place and copied only where a template is found: copying it for
+   * every value would cost the depth again per value.
+   */
+  private scanValue(value: unknown, path: Path, scope: ExpressionScope, at: PathSegment[] = [...path]): void {
+    if (typeof value === 'string') {
+      if (value.includes('{{')) this.checkTemplates(value, [...at], scope);
+    } else if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) {
+        at.push(index);
+        this.scanValue(value[index], path, scope, at);
+        at.pop();
+      }
+    } else if (isMapping(value)) {
+      for (const key of Object.keys(value)) {
+        at.push(key);
+        this.scanValue(value[key], path, scope, at);
+        at.pop();
+      }
+    }
   }
 
   private checkTemplates(text: string, path: Path, scope: ExpressionScope, syntaxProblems?: string[]): void {
     if (!text.includes('{{')) return;
-    if (this.options.secretAvailable && text.includes('secret')) {
+    if (this.options.secretAccess && text.includes('secret')) {
       for (const name of collectReferences(text).secrets) this.secretReferences.push({ name, path });
     }
     const templates = scanTemplates(text);
@@ -458,10 +507,11 @@ class WorkflowValidator {
    * caller which secrets exist outside its namespace. It names what to fix on either side.
    */
   private checkSecrets(namespace: string): void {
-    const available = this.options.secretAvailable;
-    if (!available) return;
+    const access = this.options.secretAccess;
+    if (!access) return;
+    const grants = new Map(access.grants);
     for (const { name, path } of this.secretReferences) {
-      if (available(name, namespace)) continue;
+      if (secretReadable(access, grants, name, namespace)) continue;
       const shown = name.length > 100 ? `${name.slice(0, 100)}...` : name;
       this.report(path, `secret '${shown}' is not available in namespace '${namespace}': no secret of that name is granted to this namespace (define it, or add '${namespace}' to its namespaces)`);
     }
@@ -497,17 +547,41 @@ const readTriggerType: Reader<'schedule'> = (value, path, report) => {
   return undefined;
 };
 
+/** Building an Intl formatter is slow; the answer for a zone name never changes. */
+const knownZones = new Map<string, boolean>();
+
+function isKnownTimezone(zone: string): boolean {
+  let known = knownZones.get(zone);
+  if (known === undefined) {
+    try {
+      new Intl.DateTimeFormat(undefined, { timeZone: zone });
+      known = true;
+    } catch {
+      known = false;
+    }
+    if (knownZones.size < 1000) knownZones.set(zone, known);
+  }
+  return known;
+}
+
 const readTimezone: Reader<string> = (value, path, report) => {
   const zone = readString(value, path, report);
   if (zone === undefined) return undefined;
-  try {
-    new Intl.DateTimeFormat(undefined, { timeZone: zone });
-    return zone;
-  } catch {
-    report(path, `unknown time zone '${zone}' (expected an IANA name such as 'UTC' or 'Europe/Paris')`);
-    return undefined;
-  }
+  if (isKnownTimezone(zone)) return zone;
+  report(path, `unknown time zone '${zone}' (expected an IANA name such as 'UTC' or 'Europe/Paris')`);
+  return undefined;
 };
+
+/** Tasks in `raw` and in every task list nested in it (containers hold lists of tasks). */
+function countTasks(raw: Record<string, unknown>): number {
+  let count = 1;
+  const spec = typeof raw.type === 'string' && Object.hasOwn(TASK_TYPE_SPECS, raw.type) ? TASK_TYPE_SPECS[raw.type as TaskTypeName] : undefined;
+  for (const name of Object.keys(spec?.children ?? {})) {
+    const list = raw[name];
+    if (Array.isArray(list)) for (const item of list) if (isMapping(item)) count += countTasks(item);
+  }
+  return count;
+}
 
 function readCron(timezone: string): Reader<string> {
   return (value, path, report) => {
@@ -536,8 +610,3 @@ function readCron(timezone: string): Reader<string> {
   };
 }
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-
-function isIsoDateTime(value: unknown): boolean {
-  return typeof value === 'string' && ISO_DATE_TIME.test(value) && !Number.isNaN(Date.parse(value));
-}

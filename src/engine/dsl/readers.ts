@@ -18,6 +18,8 @@ export function setEntry(target: Record<string, unknown>, key: string, value: un
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+const MAX_UNKNOWN_REPORTED = 100;
+
 /**
  * Checks that `value` is a mapping with only `allowed` keys and all `required` ones. Returns the
  * mapping (even if some keys were wrong, so the caller can keep checking) or null.
@@ -35,11 +37,17 @@ export function readProperties(
   }
   // `mesage: hi` is one mistake, not two: the "did you mean" already names the missing property.
   const suggested = new Set<string>();
+  let unknown = 0;
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
-    report([...path, key], unknownPropertyMessage(key, allowed));
+    // A mapping with thousands of stray keys gets a summary, not thousands of suggestions.
+    if (++unknown > MAX_UNKNOWN_REPORTED) continue;
     const suggestion = closestMatch(key, allowed);
+    report([...path, key], unknownPropertyMessage(key, allowed, suggestion));
     if (suggestion !== null) suggested.add(suggestion);
+  }
+  if (unknown > MAX_UNKNOWN_REPORTED) {
+    report(path, `${unknown - MAX_UNKNOWN_REPORTED} more unknown properties (allowed: ${allowed.join(', ')})`);
   }
   for (const key of required) {
     if (!(key in value) && !suggested.has(key)) report([...path, key], `missing required property '${key}'`);

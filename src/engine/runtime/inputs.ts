@@ -1,4 +1,5 @@
 import type { InputDefinition } from '../dsl/types';
+import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from '../dsl/datetime';
 
 export interface InputProblem {
   field: string;
@@ -6,6 +7,7 @@ export interface InputProblem {
 }
 
 const MAX_INPUT_BYTES = 256 * 1024;
+const DECIMAL_NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 function coerceOne(def: InputDefinition, value: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
   switch (def.type) {
@@ -14,7 +16,8 @@ function coerceOne(def: InputDefinition, value: unknown): { ok: true; value: unk
       if (typeof value === 'number' || typeof value === 'boolean') return { ok: true, value: String(value) };
       return { ok: false, message: 'must be a string' };
     case 'number': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+      // Text is read as a decimal number only: Number() would also take '0x10', '0b1' and ''.
+      const n = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL_NUMBER.test(value.trim()) ? Number(value) : NaN;
       return Number.isFinite(n) ? { ok: true, value: n } : { ok: false, message: 'must be a number' };
     }
     case 'integer': {
@@ -26,11 +29,9 @@ function coerceOne(def: InputDefinition, value: unknown): { ok: true; value: unk
       if (value === 'true' || value === 'false') return { ok: true, value: value === 'true' };
       return { ok: false, message: "must be a boolean (true or false)" };
     case 'datetime': {
-      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-        return { ok: false, message: 'must be an ISO-8601 date-time string (e.g. 2026-01-31T12:00:00Z)' };
-      }
-      const ms = Date.parse(value);
-      return Number.isNaN(ms) ? { ok: false, message: 'is not a valid date-time' } : { ok: true, value: new Date(ms).toISOString() };
+      // A time without a zone is a different instant on every server: refused, not guessed.
+      const ms = typeof value === 'string' ? parseZonedDateTime(value) : null;
+      return ms === null ? { ok: false, message: `must be ${ZONED_DATE_TIME_HINT}` } : { ok: true, value: new Date(ms).toISOString() };
     }
     case 'json':
       if (typeof value === 'string') {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { NAMESPACE_PATTERN as NAMESPACE_GLOB_PATTERN } from '../access/api-keys';
 import { SecretMasker, type SecretResolver } from '../expressions';
+import type { SecretGrants } from '../dsl/parse-workflow';
 import { namespaceAllowed } from '../workflows';
 
 const ENV_PREFIX = 'AUTOKESTRA_SECRET_';
@@ -129,6 +130,7 @@ function readSecretsFile(file: string, problems: string[]): Map<string, SecretEn
 export class SecretStore {
   private readonly entries = new Map<string, SecretEntry>();
   private readonly defaultNamespaces: readonly string[];
+  private grantList: SecretGrants | null = null;
   readonly masker = new SecretMasker();
 
   constructor(env: NodeJS.ProcessEnv = process.env, file?: string | null, options: SecretStoreOptions = {}) {
@@ -162,6 +164,11 @@ export class SecretStore {
     }
     if (problems.length) throw new SecretsConfigError(problems);
     for (const entry of this.entries.values()) if (entry.value.length > 0) this.masker.add(entry.value);
+  }
+
+  /** Each secret's effective allow-list, for the apply-time check (names and globs, never values). */
+  grants(): SecretGrants {
+    return (this.grantList ??= [...this.entries].map(([name, entry]) => [name, entry.namespaces ?? this.defaultNamespaces] as const));
   }
 
   /** Whether a workflow in `namespace` may read the secret `name` (false when it does not exist). */

@@ -39,7 +39,7 @@ function toSummary(row: WorkflowRow): WorkflowSummary {
 }
 
 function toRecord(row: WorkflowRow): WorkflowRecord {
-  return { ...toSummary(row), source: row.source!, definition: fromJson<WorkflowDefinition>(row.definition) };
+  return { ...toSummary(row), source: row.source!, definition: fromJson<WorkflowDefinition>(row.definition), definitionJson: row.definition };
 }
 
 export class SqlStateStore implements StateStore {
@@ -114,8 +114,10 @@ export class SqlStateStore implements StateStore {
   }
 
   applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }> {
-    const { id, namespace, description, source, definition, now } = command;
-    const definitionJson = toJson(definition);
+    // `definition` may decode lazily (a large one comes from the parser thread as JSON): not read here.
+    const { id, namespace, description, source, now } = command;
+    const definitionJson = command.definitionJson ?? toJson(command.definition);
+    const triggers = command.triggers ?? command.definition.triggers;
     return this.db.transaction(async (tx) => {
       // The first statement writes, so SQLite takes its write lock before anything is read.
       const bumped = await tx.all<{ revision: number }>(
@@ -147,7 +149,7 @@ export class SqlStateStore implements StateStore {
       );
       // The scheduler reads this small index instead of parsing every definition each tick.
       await tx.run('delete from workflow_triggers where workflow_id = ?', [id]);
-      for (const trigger of definition.triggers) {
+      for (const trigger of triggers) {
         await tx.run('insert into workflow_triggers (workflow_id, trigger_id, cron, timezone, inputs) values (?, ?, ?, ?, ?)', [
           id,
           trigger.id,
@@ -156,8 +158,11 @@ export class SqlStateStore implements StateStore {
           toJson(trigger.inputs),
         ]);
       }
-      const row = await tx.get<WorkflowRow>(`select ${SUMMARY_COLUMNS}, source, definition from workflows where id = ?`, [id]);
-      return { workflow: toRecord(row!), created };
+      // The definition just written is the one in hand: decoding it again would cost as much.
+      const row = await tx.get<WorkflowRow>(`select ${SUMMARY_COLUMNS} from workflows where id = ?`, [id]);
+      const workflow = { ...toSummary(row!), source, definitionJson } as WorkflowRecord;
+      Object.defineProperty(workflow, 'definition', { enumerable: true, configurable: true, get: () => command.definition });
+      return { workflow, created };
     });
   }
 

@@ -21,6 +21,8 @@ export interface WorkflowSummary {
 export interface WorkflowRecord extends WorkflowSummary {
   source: string;
   definition: WorkflowDefinition;
+  /** `definition` as stored (JSON), when at hand: a response can embed it instead of re-encoding */
+  definitionJson?: string;
 }
 
 export interface WorkflowListQuery {
@@ -43,6 +45,10 @@ export interface ApplyWorkflowCommand {
   description: string | null;
   source: string;
   definition: WorkflowDefinition;
+  /** `definition` already encoded (by the parser thread): then `definition` is not read, */
+  definitionJson?: string;
+  /** ... but these are (default: definition.triggers) */
+  triggers?: WorkflowDefinition['triggers'];
   now: number;
 }
 

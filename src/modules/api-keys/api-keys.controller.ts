@@ -5,10 +5,12 @@ import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { PageQueryDto } from '../../common/http/validation';
+import { parseZonedDateTime } from '../../engine/dsl/datetime';
 import { EngineProvider } from '../engine/engine.provider';
 import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from './api-keys.dto';
 
-const dateOrNull = (value: string | null | undefined) => (value === undefined ? undefined : value === null ? null : Date.parse(value));
+// Validated by @IsZonedDateTime: parsed by the same rule (Date.parse would misread some valid forms).
+const dateOrNull = (value: string | null | undefined) => (value === undefined ? undefined : value === null ? null : (parseZonedDateTime(value) ?? Number.NaN));
 
 @ApiTags('api-keys')
 @RequireScopes('api-keys:manage')

@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsDateString, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { SCOPES } from '../../common/auth/scopes';
 import { MAX_RATE_LIMIT_REQUESTS, presentKeyRateLimit } from '../../engine/access/key-rate-limit';
-import { toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { IsZonedDateTime, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
 
 /** Shape and types only; ranges and the duration are checked by the engine (shared with the CLI). */
@@ -39,7 +39,7 @@ export class CreateApiKeyDto {
 
   @ApiPropertyOptional({ format: 'date-time', nullable: true })
   @IsOptional()
-  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time' })
+  @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z)' })
   expiresAt?: string | null;
 
   @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; omit or null for no limit` })
@@ -82,7 +82,7 @@ export class UpdateApiKeyDto {
   @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null clears the expiry' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
-  @IsDateString({ strict: true }, { message: 'expiresAt must be an ISO-8601 date-time or null' })
+  @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z), or null' })
   expiresAt?: string | null;
 
   @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; null removes the limit` })

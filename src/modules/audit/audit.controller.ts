@@ -1,10 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsDateString, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { IsZonedDateTime, PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { parseZonedDateTime } from '../../engine/dsl/datetime';
 import { EngineProvider } from '../engine/engine.provider';
 
 export class AuditQueryDto extends PageQueryDto {
@@ -22,7 +23,7 @@ export class AuditQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
-  @IsDateString({ strict: true }, { message: 'since must be an ISO-8601 date-time' })
+  @IsZonedDateTime({ message: 'since must be an ISO-8601 date-time with a time zone (e.g. 2026-01-31T00:00:00Z)' })
   since?: string;
 }
 
@@ -55,7 +56,7 @@ export class AuditController {
   async list(@Query() query: AuditQueryDto, @CurrentPrincipal() principal: Principal): Promise<AuditPageDto> {
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
-    const page = await this.engine.engine.audit.query({ limit, offset, action: query.action, actor: query.actor, since: query.since ? Date.parse(query.since) : undefined, namespaces: principal.namespaces });
+    const page = await this.engine.engine.audit.query({ limit, offset, action: query.action, actor: query.actor, since: query.since ? (parseZonedDateTime(query.since) ?? undefined) : undefined, namespaces: principal.namespaces });
     return { items: page.items.map((e) => ({ ...e, at: toIso(e.at)! })), limit, offset, hasMore: page.hasMore };
   }
 }

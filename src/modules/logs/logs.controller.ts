@@ -1,12 +1,11 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { LogLevelName } from '../../engine/store/execution-types';
 import { EngineProvider } from '../engine/engine.provider';
 
@@ -15,17 +14,17 @@ const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 export class LogQueryDto {
   @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer between 1 and 1000' })
-  @Min(1, { message: 'limit must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'limit must be an integer between 1 and 1000' })
+  @DecimalInteger()
+  @IsInt({ message: 'limit must be an integer between 1 and 1000, in decimal digits' })
+  @Min(1, { message: 'limit must be an integer between 1 and 1000, in decimal digits' })
+  @Max(1000, { message: 'limit must be an integer between 1 and 1000, in decimal digits' })
   limit?: number;
 
   @ApiPropertyOptional({ default: 0 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'offset must be a non-negative integer' })
-  @Min(0, { message: 'offset must be a non-negative integer' })
+  @DecimalInteger()
+  @IsInt({ message: 'offset must be a non-negative integer, in decimal digits' })
+  @Min(0, { message: 'offset must be a non-negative integer, in decimal digits' })
   offset?: number;
 
   @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
@@ -37,16 +36,16 @@ export class LogQueryDto {
 
   @ApiPropertyOptional({ description: 'only lines older than this log id (stable backwards paging)' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'before must be a log id (integer)' })
-  @Min(0, { message: 'before must be a log id (integer)' })
+  @DecimalInteger()
+  @IsInt({ message: 'before must be a log id (an integer in decimal digits)' })
+  @Min(0, { message: 'before must be a log id (an integer in decimal digits)' })
   before?: number;
 
   @ApiPropertyOptional({ description: 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'after must be a log id (integer)' })
-  @Min(0, { message: 'after must be a log id (integer)' })
+  @DecimalInteger()
+  @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
+  @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
   after?: number;
 }
 

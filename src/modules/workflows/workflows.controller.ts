@@ -32,8 +32,10 @@ export class WorkflowsController {
   @ApiOperation({ summary: 'Get a workflow: normalized definition, YAML source, revision' })
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 401, 403, 404)
-  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
-    return WorkflowDto.fromRecord(await this.engine.workflows.get(id, principal));
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const workflow = await this.engine.workflows.get(id, principal);
+    reply.type('application/json; charset=utf-8');
+    return WorkflowDto.json(workflow);
   }
 
   @Put(':id')
@@ -50,10 +52,10 @@ export class WorkflowsController {
     @Body() source: unknown,
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<WorkflowDto> {
+  ): Promise<string> {
     const { workflow, created } = await this.engine.workflows.apply(typeof source === 'string' ? source : '', id, principal);
-    reply.status(created ? 201 : 200);
-    return WorkflowDto.fromRecord(workflow);
+    reply.status(created ? 201 : 200).type('application/json; charset=utf-8');
+    return WorkflowDto.json(workflow);
   }
 
   @Patch(':id')
