@@ -164,6 +164,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   assertAuthPossible(config);
   const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys });
   const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
+  logger.maskSecretsWith?.(engine.secrets.masker);
   try {
     await assertAuthConfigured(engine);
   } catch (error) {

@@ -77,6 +77,8 @@ export type RootLogger = Logger & {
   flush?: () => void;
   /** writes out what is buffered, waiting at most `timeoutMs` for the destination */
   flushWithin?: (timeoutMs: number) => Promise<void>;
+  /** from now on, also mask workflow secrets (and their encodings) in every line */
+  maskSecretsWith?: (masker: { readonly size: number; mask(text: string): string }) => void;
 };
 
 function isRegularFile(fd: number): boolean {
@@ -125,6 +127,12 @@ export function createRootLogger(level: string, destination: number | string = 1
     },
   };
   const credentials = credentialPattern(options.credentials ?? []);
+  // Workflow secrets are known only once the engine has read them (after the logger exists).
+  let secrets: { readonly size: number; mask(text: string): string } | null = null;
+  const scrub = (line: string): string => {
+    const out = line.replace(credentials, REDACTED);
+    return secrets !== null && secrets.size > 0 ? secrets.mask(out) : out;
+  };
   const logger: RootLogger = pino(
     {
       level,
@@ -132,10 +140,13 @@ export function createRootLogger(level: string, destination: number | string = 1
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['authorization', 'apiKey', 'key', 'headers.authorization', 'headers["x-api-key"]'], censor: REDACTED },
       formatters: { level: (label) => ({ level: label }) },
-      hooks: { streamWrite: (line) => line.replace(credentials, REDACTED) },
+      hooks: { streamWrite: scrub },
     },
     sink,
   );
+  logger.maskSecretsWith = (masker) => {
+    secrets = masker;
+  };
   logger.flush = () => {
     if (broken) return;
     try {
