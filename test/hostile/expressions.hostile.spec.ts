@@ -185,7 +185,6 @@ describe('a bomb fails wherever it is evaluated', () => {
     ['an if condition', `tasks:\n  - {id: bomb, type: if, condition: "{{ ${BOMB} > 0 }}", then: [{id: y, type: log, message: y}]}\n`, 'bomb'],
     ['foreach items', `tasks:\n  - {id: bomb, type: foreach, items: "{{ vars.l.map(a, vars.l.map(b, vars.l + [b])) }}", tasks: [{id: one, type: log, message: x}]}\n`, 'bomb'],
     ['an http url', `tasks:\n  - {id: bomb, type: http, url: "https://example.invalid/{{ ${BOMB} }}", timeout: 5s}\n`, 'bomb'],
-    ['a sleep duration', `tasks:\n  - {id: bomb, type: sleep, duration: "{{ string(${BOMB}) + 'ms' }}"}\n`, 'bomb'],
     ['a parallel branch', `tasks:\n  - id: par\n    type: parallel\n    tasks:\n      - {id: bomb, type: output, values: {v: "{{ ${BOMB} }}"}}\n      - {id: calm, type: log, message: calm}\n`, null],
   ])('in %s', async (_what, tasks, taskId) => {
     const id = uniqueId('bomb-at');

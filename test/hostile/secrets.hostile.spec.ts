@@ -119,7 +119,6 @@ const MASKING: Array<[string, string, Expect]> = [
   ['a type error on the value', `  - {id: t, type: output, values: {v: "{{ secret('TOKEN') + 1 }}"}}`, { state: 'FAILED', kind: 'EXPRESSION_ERROR' }],
   ['a field of the value', `  - {id: t, type: output, values: {v: "{{ dyn(secret('TOKEN')).field }}"}}`, { state: 'FAILED', kind: 'EXPRESSION_ERROR' }],
   ['an if condition that is the value', `  - {id: t, type: if, condition: "{{ secret('TOKEN') }}", then: [{id: y, type: log, message: y}]}`, { state: 'FAILED' }],
-  ['a sleep duration that is the value', `  - {id: t, type: sleep, duration: "{{ secret('TOKEN') }}"}`, { state: 'FAILED' }],
   ['foreach items that are the value', `  - {id: t, type: foreach, items: "{{ secret('TOKEN') }}", tasks: [{id: one, type: log, message: x}]}`, { state: 'FAILED' }],
   ['an http method that is the value', `  - {id: t, type: http, method: "{{ secret('TOKEN') }}", url: "TARGET/x"}`, { state: 'FAILED' }],
   ['an http URL path holding the value (404 error)', `  - {id: t, type: http, url: "TARGET/{{ secret('TOKEN') }}"}`, { state: 'FAILED', kind: 'HTTP_ERROR' }],
