@@ -157,7 +157,7 @@ export async function waitForLogs(server: TestServer, predicate: (text: string, 
 }
 
 /** Sends raw bytes over TCP and returns what the server wrote back before closing (or the timeout). */
-export function rawSocket(baseUrl: string, payload: string, timeoutMs = 3000): Promise<string> {
+export function rawSocket(baseUrl: string, payload: string | Buffer, timeoutMs = 3000): Promise<string> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: url.hostname, port: Number(url.port) }, () => socket.write(payload));
