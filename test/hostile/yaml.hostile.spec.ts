@@ -5,8 +5,10 @@
  * deep nesting, huge scalars) the answer comes within a second while /health/live keeps
  * answering within 100 ms. Nothing is stored for a refused body.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server';
+import { spawnServe, type ServeProcess } from '../support/cli';
+import { httpClient, randomKey, TEST_CONFIG, tempDir, type TestServer } from '../support/server';
 import { expectClientError, expectError, put, uniqueId, YAML } from '../e2e/helpers';
 import { expectHealthy, MiB, probeWhile, timed } from './hostile-helpers';
 
@@ -15,14 +17,22 @@ const APPLY_BUDGET_MS = 1000;
 /** What a probe may take while an apply runs. */
 const PROBE_BUDGET_MS = 100;
 
+/**
+ * A real `autokestra serve` process: there, large sources are parsed on a worker thread (an
+ * in-process test server, running from the TypeScript sources, parses inline), and the probes
+ * below measure the server's event loop, not the test runner's.
+ */
+let serve: ServeProcess;
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  const key = randomKey();
+  serve = await spawnServe({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: join(tempDir(), 'yaml-hostile.db') });
+  server = { url: serve.url, key, request: httpClient(serve.url, key) } as unknown as TestServer;
 });
 
-afterAll(async () => {
-  await server?.close();
+afterAll(() => {
+  serve?.child.kill('SIGKILL');
 });
 
 /** Asserts the INVALID_WORKFLOW answer and the shape of every detail; returns the details. */

@@ -1,4 +1,4 @@
-import { ValidationPipe, type Type as ClassType, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type Type as ClassType, type ValidationError } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min, ValidateBy, type ValidationOptions } from 'class-validator';
@@ -36,9 +36,30 @@ function flatten(errors: ValidationError[], prefix = ''): { field: string; messa
   return out;
 }
 
+/** Keys class-transformer skips silently (so `whitelist` never sees them): refused up front. */
+const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * The global pipe. class-transformer drops `__proto__`, `constructor` and `prototype` while it
+ * builds the DTO, so `forbidNonWhitelisted` cannot report them and `?__proto__=1` would be
+ * accepted as if absent: they are refused here like any other unknown field.
+ */
+class StrictValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if ((metadata.type === 'query' || metadata.type === 'body') && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      const bad = PROTOTYPE_KEYS.filter((key) => Object.hasOwn(value, key));
+      if (bad.length > 0) {
+        const details = bad.map((field) => ({ field, message: 'unknown field; remove it' }));
+        throw new ApiError('VALIDATION_ERROR', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
+      }
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 /** Strict: unknown fields are an error (a typo must not be silently ignored). */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new StrictValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,

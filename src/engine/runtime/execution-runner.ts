@@ -272,9 +272,9 @@ export class ExecutionRun {
    * Evaluation is synchronous, so a timer cannot interrupt it: the earliest of the task's and
    * the workflow's deadlines goes into the evaluation budget instead.
    */
-  private renderOptions(taskDeadline: number | null): RenderOptions {
+  private renderOptions(taskDeadline: number | null, onSecretUsed?: () => void): RenderOptions {
     const deadline = taskDeadline === null ? this.workflowDeadline : this.workflowDeadline === null ? taskDeadline : Math.min(taskDeadline, this.workflowDeadline);
-    return { secrets: this.secrets, limits: this.deps.expressionLimits, deadline };
+    return { secrets: this.secrets, limits: this.deps.expressionLimits, deadline, onSecretUsed: onSecretUsed && (() => onSecretUsed()) };
   }
 
   /** An evaluation that ran into the workflow's deadline stops the execution like its timer would. */
@@ -284,11 +284,11 @@ export class ExecutionRun {
     throw this.controller.signal.reason;
   }
 
-  private render(value: unknown, scope: Scope, taskDeadline: number | null = null): unknown {
+  private render(value: unknown, scope: Scope, taskDeadline: number | null = null, onSecretUsed?: () => void): unknown {
     return renderValue(
       value,
       { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext },
-      this.renderOptions(taskDeadline),
+      this.renderOptions(taskDeadline, onSecretUsed),
     );
   }
 
@@ -425,6 +425,12 @@ export class ExecutionRun {
       }
     } catch (error) {
       const stop = error instanceof StopReason ? error : null;
+      if (!run && error instanceof TaskFailedError && error.error.taskId === task.id) {
+        // Its condition or items failed to evaluate: record the container as a FAILED run, so
+        // the execution's task runs show where it stopped, as for a leaf task.
+        const failed: TaskRunRecord = { ...this.newTaskRun(task, task.id + scope.keySuffix, scope, 1), state: 'FAILED', endedAt: this.deps.now(), error: error.error };
+        await this.deps.store.executions.insertTaskRun(this.fence, failed).catch(() => undefined);
+      }
       // On shutdown the container stays RUNNING: the next owner continues inside it.
       if (run && stop?.kind !== 'SHUTDOWN' && stop?.kind !== 'LEASE_LOST') {
         const failure = error instanceof TaskFailedError ? error.error : null;
@@ -550,9 +556,9 @@ export class ExecutionRun {
         attempt,
         signal: controller.signal,
         config: deps.taskConfig,
-        render: (value) => {
+        render: (value, onSecretUsed) => {
           try {
-            return this.render(value, scope, taskDeadline);
+            return this.render(value, scope, taskDeadline, onSecretUsed);
           } catch (error) {
             this.rethrowIfWorkflowTimedOut(error);
             if (error instanceof ExpressionTimeoutError && taskDeadline !== null) {

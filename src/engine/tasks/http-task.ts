@@ -34,6 +34,8 @@ interface Outgoing {
   /** header name as given → value; look-ups are case-insensitive */
   headers: Record<string, string>;
   body: Buffer | null;
+  /** the URL was rendered from a template that read a secret: errors do not show it */
+  urlReadsSecret: boolean;
 }
 
 interface Exchange {
@@ -49,7 +51,13 @@ interface Guard {
 }
 
 /** `scheme://host[:port]/path` — no user info, query string or fragment. */
-export function describeUrl(url: URL): string {
+/**
+ * How an error names a URL: origin and path, never the query. A URL built from a secret is not
+ * shown at all: the URL parser cuts and re-encodes it (a secret holding `?` leaves only its
+ * first part in the path), and a fragment of a secret is no longer the value masking looks for.
+ */
+export function describeUrl(url: URL, readsSecret = false): string {
+  if (readsSecret) return `${url.protocol}//*** (a URL built from a secret)`;
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
@@ -155,7 +163,9 @@ export class HttpTaskType implements TaskType<HttpTask> {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const guard = this.guardFor(ctx.config.http);
 
-    let url = parseHttpUrl(asText(ctx.render(task.url)), 'url');
+    let urlReadsSecret = false;
+    let url = parseHttpUrl(asText(ctx.render(task.url, () => (urlReadsSecret = true))), 'url');
+    const shown = (u: URL) => describeUrl(u, urlReadsSecret);
     let method = String(task.method || 'GET').toUpperCase();
     if (!METHOD_PATTERN.test(method)) {
       throw new TaskFailure(`invalid HTTP method ${JSON.stringify(task.method)}`, 'INVALID_REQUEST');
@@ -166,12 +176,12 @@ export class HttpTaskType implements TaskType<HttpTask> {
     if (headerKey(headers, 'user-agent') === undefined) headers['User-Agent'] = 'autokestra';
 
     for (let redirects = 0; ; redirects++) {
-      const res = await this.exchange({ url, method, headers, body }, ctx, guard);
+      const res = await this.exchange({ url, method, headers, body, urlReadsSecret }, ctx, guard);
       const location = res.headers['location'];
       if (res.body === null && location !== undefined) {
         if (redirects >= MAX_REDIRECTS) {
           throw new TaskFailure(
-            `too many redirects (more than ${MAX_REDIRECTS}) from ${method} ${describeUrl(url)}`,
+            `too many redirects (more than ${MAX_REDIRECTS}) from ${method} ${shown(url)}`,
             'TOO_MANY_REDIRECTS',
           );
         }
@@ -179,9 +189,9 @@ export class HttpTaskType implements TaskType<HttpTask> {
         try {
           next = new URL(location, url);
         } catch {
-          throw new TaskFailure(`redirect from ${method} ${describeUrl(url)} has an invalid Location`, 'INVALID_REQUEST');
+          throw new TaskFailure(`redirect from ${method} ${shown(url)} has an invalid Location`, 'INVALID_REQUEST');
         }
-        next = parseHttpUrl(next.href, `redirect from ${method} ${describeUrl(url)}`);
+        next = parseHttpUrl(next.href, `redirect from ${method} ${shown(url)}`);
         if ((res.status === 303 && method !== 'HEAD') || ((res.status === 301 || res.status === 302) && method === 'POST')) {
           method = 'GET';
           body = null;
@@ -192,7 +202,7 @@ export class HttpTaskType implements TaskType<HttpTask> {
         continue;
       }
       if (res.status >= 400) {
-        throw new TaskFailure(`HTTP ${res.status} from ${method} ${describeUrl(url)}`, 'HTTP_ERROR');
+        throw new TaskFailure(`HTTP ${res.status} from ${method} ${shown(url)}`, 'HTTP_ERROR');
       }
       return {
         status: res.status,
@@ -218,7 +228,7 @@ export class HttpTaskType implements TaskType<HttpTask> {
    * (`agent: false`) and is destroyed on abort, on error and when the cap is exceeded.
    */
   private exchange(out: Outgoing, ctx: TaskContext, guard: Guard): Promise<Exchange> {
-    const what = `${out.method} ${describeUrl(out.url)}`;
+    const what = `${out.method} ${describeUrl(out.url, out.urlReadsSecret)}`;
     const maxBytes = ctx.config.http.maxResponseBytes;
     // Node connects to IP literals without calling `lookup`: check them here, before anything is sent
     const literal = checkLiteralHost(guard.policy, out.url.hostname);

@@ -23,8 +23,11 @@ export interface TaskContext {
   attempt: number;
   /** aborted on cancel, on task/workflow timeout and on shutdown; `signal.reason` says which */
   signal: AbortSignal;
-  /** renders `{{ }}` templates (deeply) against the execution's current context */
-  render(value: unknown): unknown;
+  /**
+   * Renders `{{ }}` templates (deeply) against the execution's current context. `onSecretUsed`
+   * is called when the rendering read a secret (so a task can keep that value out of messages).
+   */
+  render(value: unknown, onSecretUsed?: () => void): unknown;
   /** writes a log line for this task attempt (masked and batched by the engine) */
   log(level: TaskLogLevel, message: string): void;
   config: TaskRuntimeConfig;
