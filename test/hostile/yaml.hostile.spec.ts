@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServe, type ServeProcess } from '../support/cli';
-import { httpClient, randomKey, TEST_CONFIG, tempDir, type TestServer } from '../support/server';
+import { httpClient, randomKey, startTestServer, TEST_CONFIG, tempDir, type TestServer } from '../support/server';
 import { expectClientError, expectError, put, uniqueId, YAML } from '../e2e/helpers';
 import { expectHealthy, MiB, probeWhile, timed } from './hostile-helpers';
 
@@ -196,9 +196,16 @@ describe('bodies over server.bodyLimitBytes answer 413 PAYLOAD_TOO_LARGE', () =>
     ['application/yaml, 5 MiB', YAML, 'x'.repeat(5 * MiB)],
     ['application/yaml; charset=utf-8, 2 MiB of keys', 'application/yaml; charset=utf-8', Array.from({ length: 200_000 }, (_, i) => `k${i}: v`).join('\n')],
   ])('refuses %s', async (_what, contentType, raw) => {
-    const id = uniqueId('big');
-    expectError(await put(server, id, raw, contentType), 413, 'PAYLOAD_TOO_LARGE');
-    await expectNotStored(id);
+    // In-process: a separate process answers 413 from Content-Length and closes while fetch
+    // still writes the body, and fetch then reports the EPIPE instead of the answer it got.
+    const inProcess = await startTestServer();
+    try {
+      const id = uniqueId('big');
+      expectError(await put(inProcess, id, raw, contentType), 413, 'PAYLOAD_TOO_LARGE');
+      expectError(await inProcess.request('GET', `/api/v1/workflows/${id}`), 404, 'NOT_FOUND');
+    } finally {
+      await inProcess.close();
+    }
   });
 });
 
