@@ -1,7 +1,5 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServe, type ServeProcess } from '../support/cli';
-import { randomKey, TEST_CONFIG, tempDir } from '../support/server';
+import { spawnTestServe, type ServeProcess } from '../support/cli';
 import { yamlShapes } from '../support/yaml-shapes';
 import { httpClient, type Api } from './engine-helpers';
 import { expectError, YAML } from './helpers';
@@ -17,10 +15,10 @@ describe('applying 1 MiB workflows of any shape', () => {
   let url: string;
 
   beforeAll(async () => {
-    const key = randomKey();
-    serve = await spawnServe({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: join(tempDir(), 'linear.db') });
+    const served = await spawnTestServe({}, 'autokestra-linear-');
+    serve = served;
     url = serve.url;
-    api = httpClient(url, key);
+    api = httpClient(url, served.key);
   });
   afterAll(() => {
     serve?.child.kill('SIGKILL');

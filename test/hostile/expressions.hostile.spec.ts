@@ -12,8 +12,7 @@
  * - The server stays up and still runs ordinary workflows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServe, type ServeProcess } from '../support/cli';
-import { randomKey, tempDir, TEST_CONFIG } from '../support/server';
+import { spawnTestServe, type ServeProcess } from '../support/cli';
 import { expectError, uniqueId } from '../e2e/helpers';
 import { httpClient, runsOf, start, waitTerminal, type Api } from '../e2e/engine-helpers';
 import { expectHealthy, probeWhile, timedGet } from './hostile-helpers';
@@ -29,17 +28,10 @@ let api: Api;
 let target: { url: string };
 
 beforeAll(async () => {
-  const dir = tempDir('autokestra-hostile-expr-');
-  const key = randomKey();
-  proc = await spawnServe({
-    AUTOKESTRA_API_KEYS: key,
-    AUTOKESTRA_DATABASE_URL: `${dir}/db.sqlite`,
-    AUTOKESTRA_PORT: '0',
-    AUTOKESTRA_CONFIG: TEST_CONFIG,
-    // a bomb the budget misses aborts this child at 1 GiB instead of swapping the machine
-    NODE_OPTIONS: '--max-old-space-size=1024',
-  });
-  api = httpClient(proc.url, key);
+  // a bomb the budget misses aborts this child at 1 GiB instead of swapping the machine
+  const served = await spawnTestServe({ NODE_OPTIONS: '--max-old-space-size=1024' }, 'autokestra-hostile-expr-');
+  proc = served;
+  api = httpClient(proc.url, served.key);
   target = { url: proc.url };
 });
 

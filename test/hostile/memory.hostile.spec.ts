@@ -10,8 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServe, type ServeProcess } from '../support/cli';
-import { randomKey, tempDir, TEST_CONFIG } from '../support/server';
+import { spawnTestServe, type ServeProcess } from '../support/cli';
 import { httpClient, start, waitTerminal, type Api } from '../e2e/engine-helpers';
 import { expectHealthy } from './hostile-helpers';
 
@@ -21,16 +20,9 @@ let proc: ServeProcess;
 let api: Api;
 
 beforeAll(async () => {
-  const dir = tempDir('autokestra-hostile-memory-');
-  const key = randomKey();
-  proc = await spawnServe({
-    AUTOKESTRA_API_KEYS: key,
-    AUTOKESTRA_DATABASE_URL: `${dir}/db.sqlite`,
-    AUTOKESTRA_PORT: '0',
-    AUTOKESTRA_CONFIG: TEST_CONFIG,
-    NODE_OPTIONS: '--max-old-space-size=1024',
-  });
-  api = httpClient(proc.url, key);
+  const served = await spawnTestServe({ NODE_OPTIONS: '--max-old-space-size=1024' }, 'autokestra-hostile-memory-');
+  proc = served;
+  api = httpClient(proc.url, served.key);
 });
 
 afterAll(async () => {

@@ -5,10 +5,9 @@
  * deep nesting, huge scalars) the answer comes within a second while /health/live keeps
  * answering within 100 ms. Nothing is stored for a refused body.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServe, type ServeProcess } from '../support/cli';
-import { httpClient, randomKey, startTestServer, TEST_CONFIG, tempDir, type TestServer } from '../support/server';
+import { spawnTestServe, type ServeProcess } from '../support/cli';
+import { httpClient, startTestServer, type TestServer } from '../support/server';
 import { expectClientError, expectError, put, uniqueId, YAML } from '../e2e/helpers';
 import { expectHealthy, MiB, probeWhile, timed } from './hostile-helpers';
 
@@ -26,9 +25,9 @@ let serve: ServeProcess;
 let server: TestServer;
 
 beforeAll(async () => {
-  const key = randomKey();
-  serve = await spawnServe({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: join(tempDir(), 'yaml-hostile.db') });
-  server = { url: serve.url, key, request: httpClient(serve.url, key) } as unknown as TestServer;
+  const served = await spawnTestServe({}, 'autokestra-hostile-yaml-');
+  serve = served;
+  server = { url: serve.url, key: served.key, request: httpClient(serve.url, served.key) } as unknown as TestServer;
 });
 
 afterAll(() => {

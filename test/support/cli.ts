@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { randomKey, TEST_CONFIG, tempDir } from './server';
 
 /** The built CLI (npm test builds before running vitest). */
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -50,4 +51,17 @@ export function spawnServe(env: Record<string, string | undefined>, args: string
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
     setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 20_000);
   });
+}
+
+/** `autokestra serve` on the test profile, a fresh SQLite file and a fresh static key. */
+export async function spawnTestServe(env: Record<string, string | undefined> = {}, prefix = 'autokestra-serve-'): Promise<ServeProcess & { key: string }> {
+  const key = randomKey();
+  const proc = await spawnServe({
+    AUTOKESTRA_CONFIG: TEST_CONFIG,
+    AUTOKESTRA_API_KEYS: key,
+    AUTOKESTRA_DATABASE_URL: join(tempDir(prefix), 'db.sqlite'),
+    AUTOKESTRA_PORT: '0',
+    ...env,
+  });
+  return { ...proc, key };
 }
