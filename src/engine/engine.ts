@@ -1,4 +1,5 @@
 import { ApiKeyManager } from './access/api-keys';
+import type { EngineLogger } from './logger';
 import { AuditLog } from './access/audit';
 import { StaticKeySet } from './access/static-keys';
 import type { ExpressionLimits } from './expressions';
@@ -17,12 +18,7 @@ import { builtInTaskTypes } from './tasks/registry';
 import type { TaskRuntimeConfig } from './tasks/task-type';
 import { WorkflowCatalog } from './workflows';
 
-export interface EngineLogger {
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-  debug(obj: object | string, msg?: string): void;
-}
+export type { EngineLogger } from './logger';
 
 /** Everything the engine needs from configuration (the app maps its config onto this). */
 export interface EngineOptions {

@@ -1,4 +1,4 @@
-import type { EngineLogger } from '../engine';
+import type { EngineLogger } from '../logger';
 import { BufferedWriter } from '../runtime/buffered-writer';
 import { newId } from '../runtime/ids';
 import type { AuditEvent } from '../store/sql-access-store';

@@ -8,7 +8,7 @@ import type {
   TaskLogLevel,
   WorkflowDefinition,
 } from '../dsl/types';
-import type { EngineLogger } from '../engine';
+import type { EngineLogger } from '../logger';
 import { evaluateCondition, ExpressionError, ExpressionTimeoutError, renderValue, type ExpressionContext, type ExpressionLimits, type RenderOptions, type SecretResolver } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';

@@ -1,4 +1,4 @@
-import type { EngineLogger } from '../engine';
+import type { EngineLogger } from '../logger';
 import type { StateStore } from '../store/state-store';
 
 /** Purges finished executions (with task runs and logs) older than `retention.days`. */

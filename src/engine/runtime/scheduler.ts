@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { EngineLogger } from '../engine';
+import type { EngineLogger } from '../logger';
 import type { StateStore } from '../store/state-store';
 import type { ScheduleTriggerRow } from '../store/execution-types';
 import { newId } from './ids';

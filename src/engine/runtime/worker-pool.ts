@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { EngineLogger } from '../engine';
+import type { EngineLogger } from '../logger';
 import type { ExecutionRecord } from '../store/execution-types';
 import type { CrashLoopedExecution, RecoveryResult } from '../store/sql-execution-store';
 import type { StateStore } from '../store/state-store';
