@@ -13,26 +13,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, spawnServe, type ServeProcess } from '../support/cli';
+import { CLI, killAll, spawnServe, type ServeProcess } from '../support/cli';
 import { randomKey, TEST_CONFIG, tempDir } from '../support/server';
 import { uniqueId } from './helpers';
 import { apply, httpClient, inspect, runsOf, runToEnd, start, waitFor, waitTerminal, type Api } from './engine-helpers';
 
 const children = new Set<ChildProcess>();
 
-afterEach(async () => {
-  // never leave a process behind, even when a test failed half way
-  await Promise.all(
-    [...children].map(async (child) => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }
-      children.delete(child);
-    }),
-  );
-});
+// never leave a process behind, even when a test failed half way
+afterEach(() => killAll(children));
 
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');

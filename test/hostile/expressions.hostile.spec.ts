@@ -12,7 +12,7 @@
  * - The server stays up and still runs ordinary workflows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnTestServe, type ServeProcess } from '../support/cli';
+import { spawnTestServe, stopProcess, type ServeProcess } from '../support/cli';
 import { expectError, uniqueId } from '../e2e/helpers';
 import { httpClient, runsOf, start, waitTerminal, type Api } from '../e2e/engine-helpers';
 import { expectHealthy, probeWhile, timedGet } from './hostile-helpers';
@@ -35,15 +35,7 @@ beforeAll(async () => {
   target = { url: proc.url };
 });
 
-afterAll(async () => {
-  if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-    const exited = new Promise((resolve) => proc.child.once('exit', resolve));
-    proc.child.kill('SIGTERM');
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-});
+afterAll(() => stopProcess(proc?.child));
 
 /** 1,000 ints: the largest list literal allowed, so every bomb below starts from it. */
 const LIST = `[${Array.from({ length: 1000 }, (_, i) => i).join(',')}]`;

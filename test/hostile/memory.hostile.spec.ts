@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnTestServe, type ServeProcess } from '../support/cli';
+import { spawnTestServe, stopProcess, type ServeProcess } from '../support/cli';
 import { httpClient, start, waitTerminal, type Api } from '../e2e/engine-helpers';
 import { expectHealthy } from './hostile-helpers';
 
@@ -25,15 +25,7 @@ beforeAll(async () => {
   api = httpClient(proc.url, served.key);
 });
 
-afterAll(async () => {
-  if (proc && proc.child.exitCode === null && proc.child.signalCode === null) {
-    const exited = new Promise((resolve) => proc.child.once('exit', resolve));
-    proc.child.kill('SIGTERM');
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-});
+afterAll(() => stopProcess(proc?.child));
 
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

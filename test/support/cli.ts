@@ -65,3 +65,32 @@ export async function spawnTestServe(env: Record<string, string | undefined> = {
   });
   return { ...proc, key };
 }
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** SIGTERM (a drained stop), SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopProcess(child: ChildProcess | undefined, graceMs = 5000): Promise<void> {
+  if (!child || !running(child)) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Kills every process in `children` that still runs (stopped ones too: SIGCONT first) and empties the set. */
+export async function killAll(children: Set<ChildProcess>): Promise<void> {
+  await Promise.all(
+    [...children].map(async (child) => {
+      if (running(child)) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+        await exited;
+      }
+      children.delete(child);
+    }),
+  );
+}
