@@ -128,7 +128,7 @@ export function buildCli(): Command {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
       const { bootstrap } = require('./main') as typeof import('./main.js');
       const server = await bootstrap(configFrom(command));
-      process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url}\n`);
+      process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url}${server.metricsUrl ? ` (metrics: ${server.metricsUrl}/metrics)` : ''}\n`);
     });
 
   program

@@ -18,6 +18,8 @@ import { ApiError, ErrorResponseDto } from './common/errors/api-error';
 import { sendError } from './common/errors/all-exceptions.filter';
 import { protocolProblem, rawErrorResponse } from './common/http/protocol';
 import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
+import { Metrics } from './common/metrics/metrics';
+import { startMetricsListener, type MetricsListener } from './common/metrics/metrics-server';
 import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
 import { Engine } from './engine/engine';
 import { dialectOf } from './engine/store/open-store';
@@ -27,6 +29,8 @@ export interface StartedServer {
   app: NestFastifyApplication;
   engine: Engine;
   url: string;
+  /** the metrics listener's base URL (GET {metricsUrl}/metrics), when metrics.enabled */
+  metricsUrl: string | null;
   logger: RootLogger;
   close(): Promise<void>;
 }
@@ -163,12 +167,30 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   assertStaticKeysValid(config);
   assertAuthPossible(config);
   const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys });
-  const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
+  // The metrics port is taken first: a port in use stops the start before anything is migrated.
+  let metrics: Metrics | null = null;
+  let metricsListener: MetricsListener | null = null;
+  if (config.metrics.enabled) {
+    metrics = new Metrics();
+    metricsListener = await startMetricsListener(metrics, config.metrics.host, config.metrics.port);
+  }
+  let engine: Engine;
+  try {
+    engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
+  } catch (error) {
+    await metricsListener?.close();
+    throw error;
+  }
   logger.maskSecretsWith?.(engine.secrets.masker);
+  metrics?.attach(engine);
+  const abandon = async () => {
+    await engine.shutdown();
+    await metricsListener?.close();
+  };
   try {
     await assertAuthConfigured(engine);
   } catch (error) {
-    await engine.shutdown();
+    await abandon();
     throw error;
   }
 
@@ -214,7 +236,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
       bodyParser: false,
     });
   } catch (error) {
-    await engine.shutdown();
+    await abandon();
     throw error;
   }
   app.useLogger(app.get(Logger));
@@ -277,6 +299,14 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     else accessLog.info(line, 'request completed');
     done();
   });
+  // Request durations by route pattern (bounded label values); no hook at all without metrics.
+  if (metrics) {
+    const observed = metrics;
+    fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      observed.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime);
+      done();
+    });
+  }
   // Errors raised by Fastify itself (body parsing, limits) reach the global filter through
   // Nest's own error handler, which wraps them as HttpException with the original as `cause`.
 
@@ -290,20 +320,36 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
     armShutdownDeadline(config, logger);
   }
-  await app.listen(config.server.port, config.server.host);
+  try {
+    await app.listen(config.server.port, config.server.host);
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    await metricsListener?.close();
+    throw error;
+  }
   engine.start();
   const address = fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, database: engine.getStateStore().dialect, version: VERSION }, 'autokestra listening');
+  const metricsUrl = metricsListener?.url ?? null;
+  logger.info({ url, metricsUrl, database: engine.getStateStore().dialect, version: VERSION }, 'autokestra listening');
 
   let closing: Promise<void> | undefined;
   return {
     app,
     engine,
     url,
+    metricsUrl,
     logger,
-    close: () => (closing ??= app.close().then(() => logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS))),
+    // Metrics stay scrapable while the engine drains; they close last.
+    close: () =>
+      (closing ??= app
+        .close()
+        .then(async () => {
+          metrics?.detach();
+          await metricsListener?.close();
+        })
+        .then(() => logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS))),
   };
 }

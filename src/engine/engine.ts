@@ -8,6 +8,7 @@ import { testCrashHook } from './runtime/crash-loop';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
+import { EngineEvents } from './observer';
 import { RetentionSweeper } from './runtime/retention';
 import { Scheduler } from './runtime/scheduler';
 import { SecretStore } from './runtime/secrets';
@@ -19,6 +20,7 @@ import type { TaskRuntimeConfig } from './tasks/task-type';
 import { WorkflowCatalog } from './workflows';
 
 export type { EngineLogger } from './logger';
+export type { EngineObserver } from './observer';
 
 /** Everything the engine needs from configuration (the app maps its config onto this). */
 export interface EngineOptions {
@@ -69,6 +71,8 @@ export class Engine {
   readonly secrets: SecretStore;
   readonly audit: AuditLog;
   readonly apiKeys: ApiKeyManager;
+  /** what the engine reports as it works (metrics subscribe here); nothing listens by default */
+  readonly events = new EngineEvents();
   private readonly pool: WorkerPool;
   private readonly scheduler: Scheduler;
   private readonly retention: RetentionSweeper;
@@ -86,12 +90,17 @@ export class Engine {
     this.apiKeys = new ApiKeyManager(store.access, this.audit, new StaticKeySet(options.staticApiKeys), {
       cacheTtlMs: options.auth.keyCacheTtlMs,
       lastUsedWriteIntervalMs: options.auth.lastUsedWriteIntervalMs,
+      onFailure: (reason) => this.events.authFailed(reason),
     });
     this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled, secrets }, this.audit);
     this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
       flushIntervalMs: 50,
       maxBuffered: 1000,
-      onError: (error) => this.logger.error({ err: error }, 'writing execution logs failed'),
+      onError: (error) => {
+        this.events.storeError('log_write');
+        this.logger.error({ err: error }, 'writing execution logs failed');
+      },
+      events: this.events,
     });
     const deps: RunnerDeps = {
       store,
@@ -106,6 +115,7 @@ export class Engine {
       crashHook: testCrashHook(options.env ?? process.env),
       subflows: undefined as never, // set below: the service is also the subflow launcher
       loadDefinition: (id, revision) => this.workflows.definitionOf(id, revision),
+      events: this.events,
     };
     this.pool = new WorkerPool(
       store,
@@ -131,9 +141,9 @@ export class Engine {
         this.executions.notifyFinished(stopped.id);
       },
     );
-    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker);
+    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker, undefined, this.events);
     deps.subflows = this.executions;
-    this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke());
+    this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke(), this.events);
     this.retention = new RetentionSweeper(store, { days: options.retention.days, intervalMs: options.retention.sweepIntervalMs }, this.logger);
   }
 
@@ -176,6 +186,21 @@ export class Engine {
 
   getStateStore(): StateStore {
     return this.store;
+  }
+
+  /** executions running in this process now */
+  get runningCount(): number {
+    return this.pool.activeCount;
+  }
+
+  /** executions this process runs at once at most (`engine.workers`) */
+  get workerSlots(): number {
+    return this.options.workers;
+  }
+
+  /** QUEUED executions in the store (every replica's queue: it is one table) */
+  queueDepth(): Promise<number> {
+    return this.store.executions.countQueued();
   }
 
   /** Readiness turns false and no new executions are claimed; running ones continue. */

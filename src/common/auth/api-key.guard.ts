@@ -84,7 +84,10 @@ export class ApiKeyGuard implements CanActivate {
       if (error instanceof ApiError || error instanceof AuthenticationError) {
         const credential = presented !== undefined ? credentialId(presented) : malformedHeaderId(request.headers.authorization);
         const blockedFor = await this.limiter.recordFailure(ip, credential);
-        if (blockedFor > 0) throw failedAuthLimited(blockedFor);
+        if (blockedFor > 0) {
+          this.engine.engine.events.rateLimited('failed_auth');
+          throw failedAuthLimited(blockedFor);
+        }
       }
       throw error;
     }
@@ -93,6 +96,7 @@ export class ApiKeyGuard implements CanActivate {
       const quota = await this.keyLimiter.consume(principal.keyId, principal.rateLimit);
       const headers = rateLimitHeaders(quota);
       if (!quota.allowed) {
+        this.engine.engine.events.rateLimited('api_key');
         throw new ApiError('RATE_LIMITED', `this API key is limited to ${quota.limit} requests per ${principal.rateLimit.windowSeconds} s; retry in ${retryAfter(quota.resetMs)} s`, undefined, {
           ...headers,
           'retry-after': retryAfter(quota.resetMs),

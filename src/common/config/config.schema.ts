@@ -106,6 +106,15 @@ export class AuthConfig {
   @IsInt() @Min(1000) failureAuditWindowMs: number;
 }
 
+/** Prometheus metrics on a listener of their own, never on the API port (docs/deployment.md). */
+export class MetricsConfig {
+  /** off by default: several processes on one machine must not fight over one port */
+  @IsBoolean() enabled: boolean;
+  @IsString() @MinLength(1) host: string;
+  /** 0 picks a free port (tests) */
+  @IsInt() @Min(0) @Max(65535) port: number;
+}
+
 export class AppConfig {
   @ValidateNested() @Type(() => AuthConfig) auth: AuthConfig;
   @ValidateNested() @Type(() => ServerConfig) server: ServerConfig;
@@ -114,4 +123,5 @@ export class AppConfig {
   @ValidateNested() @Type(() => EngineConfig) engine: EngineConfig;
   @ValidateNested() @Type(() => RetentionConfig) retention: RetentionConfig;
   @ValidateNested() @Type(() => SecretsConfig) secrets: SecretsConfig;
+  @ValidateNested() @Type(() => MetricsConfig) metrics: MetricsConfig;
 }

@@ -66,6 +66,29 @@ function intFromEnv(name: string, raw: string, problems: string[]): number | und
   return Number(raw.trim());
 }
 
+function boolFromEnv(name: string, raw: string, problems: string[]): boolean | undefined {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  problems.push(`${name} must be true or false, got '${raw}'`);
+  return undefined;
+}
+
+/** AUTOKESTRA_METRICS_ENABLED / _HOST / _PORT → metrics.* */
+function metricsFromEnv(env: NodeJS.ProcessEnv, problems: string[]): Plain | undefined {
+  const metrics: Plain = {};
+  if (env.AUTOKESTRA_METRICS_ENABLED !== undefined && env.AUTOKESTRA_METRICS_ENABLED !== '') {
+    const value = boolFromEnv('AUTOKESTRA_METRICS_ENABLED', env.AUTOKESTRA_METRICS_ENABLED, problems);
+    if (value !== undefined) metrics.enabled = value;
+  }
+  if (env.AUTOKESTRA_METRICS_PORT !== undefined && env.AUTOKESTRA_METRICS_PORT !== '') {
+    const value = intFromEnv('AUTOKESTRA_METRICS_PORT', env.AUTOKESTRA_METRICS_PORT, problems);
+    if (value !== undefined) metrics.port = value;
+  }
+  if (env.AUTOKESTRA_METRICS_HOST) metrics.host = env.AUTOKESTRA_METRICS_HOST;
+  return Object.keys(metrics).length > 0 ? metrics : undefined;
+}
+
 /** Environment variables win over files: they are how containers are configured. */
 function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   const server: Plain = {};
@@ -84,6 +107,8 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   if (Object.keys(server).length > 0) overrides.server = server;
   if (env.AUTOKESTRA_DATABASE_URL) overrides.database = { url: env.AUTOKESTRA_DATABASE_URL };
   if (env.AUTOKESTRA_LOG_LEVEL) overrides.logging = { level: env.AUTOKESTRA_LOG_LEVEL };
+  const metrics = metricsFromEnv(env, problems);
+  if (metrics) overrides.metrics = metrics;
   if (env.AUTOKESTRA_SHELL_ENABLED !== undefined) {
     overrides.engine = { tasks: { shell: { enabled: ['1', 'true', 'yes'].includes(env.AUTOKESTRA_SHELL_ENABLED.toLowerCase()) } } };
   }

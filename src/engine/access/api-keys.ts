@@ -86,7 +86,7 @@ export class ApiKeyManager {
     private readonly store: AccessStore,
     private readonly audit: AuditLog,
     private readonly staticKeys: StaticKeySet,
-    private readonly options: { cacheTtlMs: number; lastUsedWriteIntervalMs: number },
+    private readonly options: { cacheTtlMs: number; lastUsedWriteIntervalMs: number; onFailure?: (reason: string) => void },
   ) {
     this.cache = new LRUCache({ max: 10_000, ttl: Math.max(1, options.cacheTtlMs), ttlAutopurge: false });
   }
@@ -128,10 +128,12 @@ export class ApiKeyManager {
 
   /** Records a failure that happened before any key could be read (e.g. no credentials). */
   recordFailure(ip: string | null, prefix: string | null, reason: string): void {
+    this.options.onFailure?.(reason);
     this.audit.authFailure(ip, prefix, reason);
   }
 
   private fail(ip: string | null, prefix: string | null, code: 'INVALID_API_KEY' | 'API_KEY_EXPIRED', reason: string): AuthenticationError {
+    this.options.onFailure?.(reason);
     this.audit.authFailure(ip, prefix, reason);
     return code === 'API_KEY_EXPIRED'
       ? new AuthenticationError(code, 'the API key has expired; create or rotate a key', reason)

@@ -17,6 +17,7 @@ import { formatDuration, linkedController, StopReason, stopReasonOf } from './ab
 import { newId } from './ids';
 import type { CrashSite } from './crash-loop';
 import type { LogWriter } from './log-writer';
+import type { EngineEvents } from '../observer';
 import type { SecretStore } from './secrets';
 
 export interface SubflowLauncher {
@@ -41,6 +42,8 @@ export interface RunnerDeps {
   now(): number;
   /** test-only crash injection (crash-loop.ts); null outside the test suite */
   crashHook?: ((taskId: string) => void) | null;
+  /** where task ends and retries are reported (metrics) */
+  events?: EngineEvents;
 }
 
 export type RunOutcome = 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LOST';
@@ -581,6 +584,7 @@ export class ExecutionRun {
         run.state = 'SUCCESS';
         run.outputs = outputs;
         if (!(await record({ state: 'SUCCESS', outputs }, true))) throw new LeaseLostError();
+        deps.events?.taskFinished(this.execution.workflowId, task.type, 'SUCCESS', deps.now() - run.startedAt);
         this.setOutput(task.id, outputs, scope);
         return;
       } catch (error) {
@@ -589,10 +593,12 @@ export class ExecutionRun {
         if (executionStop) {
           // Stopped from above: cancel, shutdown, workflow timeout, or a failing sibling.
           const interrupted = executionStop.kind === 'SHUTDOWN' || executionStop.kind === 'LEASE_LOST';
-          run.state = executionStop.kind === 'TIMEOUT' || interrupted ? 'FAILED' : 'CANCELLED';
+          const ended = executionStop.kind === 'TIMEOUT' || interrupted ? 'FAILED' : 'CANCELLED';
+          run.state = ended;
           run.error = { message: interrupted ? `interrupted: ${executionStop.message}` : executionStop.message, taskId: task.id, kind: interrupted ? 'INTERRUPTED' : executionStop.kind };
           if (executionStop.kind === 'TIMEOUT') this.lastFailedTaskId = task.id;
-          await record({ state: run.state, error: run.error });
+          await record({ state: ended, error: run.error });
+          deps.events?.taskFinished(this.execution.workflowId, task.type, ended, deps.now() - run.startedAt);
           throw executionStop;
         }
         const taskStop = stopReasonOf(controller.signal);
@@ -604,10 +610,12 @@ export class ExecutionRun {
         const willRetry = failures < maxAttempts && task.retry !== null;
         deps.logs.write(this.line(task.id, run.id, attempt, 'ERROR', `attempt ${attempt} failed: ${message}`));
         if (!(await record({ state: 'FAILED', error: run.error }, true))) throw new LeaseLostError();
+        deps.events?.taskFinished(this.execution.workflowId, task.type, 'FAILED', deps.now() - run.startedAt);
         if (!willRetry) {
           this.lastFailedTaskId = task.id;
           throw new TaskFailedError(run.error);
         }
+        deps.events?.taskRetried(this.execution.workflowId, task.type);
         const delay = retryDelayMs(task.retry!, failures);
         deps.logs.write(this.line(task.id, run.id, attempt, 'INFO', `retrying in ${formatDuration(delay)} (attempt ${attempt + 1} of ${maxAttempts})`));
         await abortableDelay(delay, scope.signal);

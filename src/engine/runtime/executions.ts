@@ -23,6 +23,7 @@ import type { SubflowLauncher } from './execution-runner';
 import { newId } from './ids';
 import { coerceInputs } from './inputs';
 import type { WorkerPool } from './worker-pool';
+import type { EngineEvents } from '../observer';
 import { TaskFailure } from '../tasks/task-type';
 
 export interface TriggerRequest {
@@ -71,6 +72,7 @@ export class ExecutionService implements SubflowLauncher {
     private readonly audit?: AuditLog,
     private readonly masker?: SecretMasker,
     private readonly now: () => number = Date.now,
+    private readonly events?: EngineEvents,
   ) {
     this.finished.setMaxListeners(0);
   }
@@ -166,6 +168,7 @@ export class ExecutionService implements SubflowLauncher {
         }
       }
     } else {
+      this.events?.executionFinished(execution.workflowId, 'CANCELLED', null);
       this.notifyFinished(id);
     }
     if (caller) this.audit?.record(caller, { action: 'execution.cancel', resourceType: 'execution', resourceId: id, namespace: execution.namespace });

@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
 import type { EngineLogger } from '../logger';
+import type { EngineEvents } from '../observer';
 import type { StateStore } from '../store/state-store';
 import type { ScheduleTriggerRow } from '../store/execution-types';
 import { newId } from './ids';
@@ -22,6 +23,7 @@ export class Scheduler {
     private readonly store: StateStore,
     private readonly logger: EngineLogger,
     private readonly onFired: () => void,
+    private readonly events?: EngineEvents,
   ) {}
 
   start(): void {
@@ -67,6 +69,7 @@ export class Scheduler {
         }
       }
     } catch (error) {
+      this.events?.storeError('schedule_tick');
       this.logger.error({ err: error }, 'schedule tick failed');
     } finally {
       this.ticking = false;

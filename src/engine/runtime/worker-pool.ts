@@ -31,6 +31,11 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** executions taken back from a dead owner: re-queued, cancelled as asked, or stopped for crash-looping */
+function recoveredCount(result: RecoveryResult): number {
+  return result.requeued.length + result.cancelled.length + result.crashLooped.length;
+}
+
 interface Running {
   controller: AbortController;
   done: Promise<RunOutcome>;
@@ -151,6 +156,7 @@ export class WorkerPool {
         }
         backoff = this.options.pollIntervalMs;
       } catch (error) {
+        this.deps.events?.storeError('claim');
         this.logger.error({ err: error }, 'claiming executions failed; retrying');
         backoff = Math.min(backoff * 2, 5000);
       }
@@ -170,6 +176,8 @@ export class WorkerPool {
     const controller = new AbortController();
     const suspect = execution.crashRecoveries > 0;
     if (suspect) this.suspect = { id: execution.id, since: Date.now() };
+    const events = this.deps.events;
+    if (execution.attempt === 1) events?.executionStarted(execution.workflowId);
     const clearSuspect = () => {
       if (this.suspect?.id !== execution.id) return;
       this.suspect = null;
@@ -178,10 +186,15 @@ export class WorkerPool {
     const done = new ExecutionRun(this.deps, execution, controller, clearSuspect)
       .run()
       .catch((error: unknown) => {
+        // what a runner does not handle itself is a failed write of its state
+        events?.storeError('execution');
         this.logger.error({ err: error, executionId: execution.id }, 'execution runner crashed');
         return 'LOST' as RunOutcome;
       })
       .then((outcome) => {
+        if (outcome === 'SUCCESS' || outcome === 'FAILED' || outcome === 'CANCELLED') {
+          events?.executionFinished(execution.workflowId, outcome, execution.startedAt === null ? null : Date.now() - execution.startedAt);
+        }
         if (suspect) clearSuspect();
         this.running.delete(execution.id);
         this.onFinished(execution.id, outcome);
@@ -196,6 +209,7 @@ export class WorkerPool {
     try {
       await this.store.executions.renewLeases(this.owner, Date.now() + this.options.leaseMs);
     } catch (error) {
+      this.deps.events?.storeError('lease_renewal');
       this.logger.warn({ err: error }, 'lease renewal failed');
     }
   }
@@ -207,6 +221,7 @@ export class WorkerPool {
         this.abortLocal(id, new StopReason('CANCELLED', 'cancelled'));
       }
     } catch (error) {
+      this.deps.events?.storeError('cancel_poll');
       this.logger.warn({ err: error }, 'cancel polling failed');
     }
   }
@@ -224,13 +239,16 @@ export class WorkerPool {
         const [ownerHost, pid] = owner.split('/');
         if (ownerHost === host && Number(pid) !== process.pid && !processAlive(Number(pid))) {
           const result = await this.store.executions.recoverAbandoned(now, { owner, crashLoopLimit });
+          this.deps.events?.leasesRecovered(recoveredCount(result), 'dead_process');
           this.reportRecovery(result, 'recovered executions of a dead process', { owner });
         }
       }
       const expired = await this.store.executions.recoverAbandoned(now, { crashLoopLimit });
+      this.deps.events?.leasesRecovered(recoveredCount(expired), 'lease_expired');
       this.reportRecovery(expired, 'recovered executions with expired leases', {});
       if (expired.requeued.length) this.poke();
     } catch (error) {
+      this.deps.events?.storeError('recovery');
       this.logger.warn({ err: error }, 'recovery sweep failed');
     }
   }
@@ -244,6 +262,7 @@ export class WorkerPool {
         { ...context, executionId: execution.id, workflowId: execution.workflowId, taskId: execution.error.taskId, kind: execution.error.kind },
         `execution stopped for crash-looping: ${execution.error.message}`,
       );
+      this.deps.events?.executionFinished(execution.workflowId, 'FAILED', null);
       this.onCrashLoop(execution);
     }
   }

@@ -247,6 +247,12 @@ export class SqlExecutionStore {
     return rows[0] ? toExecution(rows[0]) : null;
   }
 
+  /** The queue's depth, for metrics (an index range scan on (state, id)). */
+  async countQueued(): Promise<number> {
+    const row = await this.db.get<{ n: number | string }>(`select count(*) as n from executions where state = 'QUEUED'`);
+    return Number(row?.n ?? 0);
+  }
+
   /** Heartbeat: extends the lease of everything this owner runs. */
   renewLeases(owner: string, leaseExpiresAt: number): Promise<number> {
     return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [leaseExpiresAt, owner]);
