@@ -4,6 +4,7 @@
  * the API calls and executions did.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -80,6 +81,17 @@ function listeningPorts(pid: number): number[] {
     }
   }
   return [...ports].sort((a, b) => a - b);
+}
+
+interface WritableDb {
+  exec(sql: string): void;
+  close(): void;
+}
+
+/** A second connection to the server's SQLite file (another process would do the same). */
+function openDb(path: string): WritableDb {
+  const Database = createRequire(__filename)('better-sqlite3') as new (file: string, options: { fileMustExist: boolean; timeout: number }) => WritableDb;
+  return new Database(path, { fileMustExist: true, timeout: 5000 });
 }
 
 function portOf(url: string): number {
@@ -233,6 +245,29 @@ describe('metrics on their own listener', () => {
     expect((await scrape(metricsUrl)).sum('autokestra_executions_running')).toBe(1);
     await waitFor(server, id, (e) => e.state === 'SUCCESS', 10_000);
     await eventually(async () => (await scrape(metricsUrl)).sum('autokestra_executions_running') === 0);
+  });
+
+  it('store errors are counted by operation while the store fails, and work resumes when it is back', async () => {
+    const wf = `metrics-after-outage-${Date.now()}`;
+    await apply(server, wf, `id: ${wf}\ntasks:\n  - {id: hello, type: log, message: hi}\n`);
+    const before = await scrape(metricsUrl);
+    expect(before.sum('autokestra_store_errors_total')).toBe(0);
+    // the executions table vanishes for a moment: every claim and queue read fails
+    const db = openDb(server.dbPath);
+    try {
+      db.exec('alter table executions rename to executions_away');
+      const during = await eventually(async () => {
+        const page = await scrape(metricsUrl);
+        return page.sum('autokestra_store_errors_total', { operation: 'claim' }) >= 2 && page;
+      }, 5000);
+      expect(during.sum('autokestra_store_errors_total', { operation: 'queue_depth' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      db.exec('alter table executions_away rename to executions');
+      db.close();
+    }
+    // the process kept running; work goes on
+    expect((await server.request('GET', '/health/ready', { auth: false })).status).toBe(200);
+    await runToEnd(server, wf, undefined, 'SUCCESS', 15_000);
   });
 });
 
