@@ -8,9 +8,9 @@ import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnTestServe, stopProcess, type ServeProcess } from '../support/cli';
+import { runCli, spawnServe, spawnTestServe, stopProcess, type ServeProcess } from '../support/cli';
 import { eventually, randomKey, startTestServer, tempDir, TEST_CONFIG, type TestServer } from '../support/server';
-import { apply, allLogs, inspect, runToEnd, runsOf, start, waitFor } from './engine-helpers';
+import { apply, allLogs, httpClient, inspect, runToEnd, runsOf, start, waitFor, waitTerminal } from './engine-helpers';
 import { expectError } from './helpers';
 
 interface Sample {
@@ -304,6 +304,49 @@ describe('queue depth', () => {
     expect(page.sum('autokestra_executions_started_total', { workflow: wf })).toBe(0);
     expect(page.sum('autokestra_executions_running')).toBe(0);
     expect(page.sum('autokestra_worker_slots')).toBe(0);
+  });
+});
+
+describe('lease recoveries', () => {
+  let victim: ServeProcess | undefined;
+  let server: TestServer | undefined;
+  afterAll(async () => {
+    if (victim?.child.exitCode === null) victim.child.kill('SIGKILL');
+    await server?.close();
+  });
+
+  it('a process killed mid-execution: the next one takes its execution back (dead_process) and counts it finished, not started', async () => {
+    const dir = tempDir('autokestra-metrics-kill9-');
+    const key = randomKey();
+    victim = await spawnServe({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: join(dir, 'autokestra.db'), AUTOKESTRA_PORT: '0' });
+    const api = httpClient(victim.url, key);
+    const wf = `metrics-kill9-${Date.now()}`;
+    await apply(api, wf, `id: ${wf}\ntasks:\n  - {id: nap, type: sleep, duration: 1500ms}\n  - {id: after, type: log, message: resumed}\n`);
+    const id = await start(api, wf);
+    await waitFor(api, id, (e) => e.state === 'RUNNING');
+    const exited = new Promise((resolve) => victim!.child.once('exit', resolve));
+    victim.child.kill('SIGKILL');
+    await exited;
+
+    server = await startTestServer({
+      dir,
+      configure: (c) => {
+        c.metrics.enabled = true;
+        c.metrics.host = '127.0.0.1';
+        c.metrics.port = 0;
+      },
+    });
+    const done = await waitTerminal(server, id);
+    expect(done.state).toBe('SUCCESS');
+    const page = await eventually(async () => {
+      const scraped = await scrape(server!.server.metricsUrl!);
+      return scraped.sum('autokestra_executions_finished_total', { workflow: wf }) === 1 && scraped;
+    });
+    expect(page.sum('autokestra_lease_recoveries_total', { reason: 'dead_process' })).toBe(1);
+    expect(page.sum('autokestra_lease_recoveries_total', { reason: 'lease_expired' })).toBe(0);
+    // it was started by the process that died: here it is finished, not started again
+    expect(page.sum('autokestra_executions_finished_total', { workflow: wf, state: 'SUCCESS' })).toBe(1);
+    expect(page.sum('autokestra_executions_started_total', { workflow: wf })).toBe(0);
   });
 });
 
