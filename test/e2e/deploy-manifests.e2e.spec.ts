@@ -18,7 +18,7 @@ const ROOT = join(__dirname, '..', '..');
 const K8S = join(ROOT, 'deploy', 'kubernetes');
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string> };
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are untyped YAML */
+/** manifests are untyped YAML */
 type Doc = Record<string, any>;
 
 function manifests(): Doc[] {
