@@ -57,3 +57,28 @@ export async function createTestDatabase(prefix = 'ak_test'): Promise<TestDataba
     drop: () => pgAdmin((c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => undefined),
   };
 }
+
+/** The PostgreSQL leg of the suite (`vitest --project postgres`) sets this. */
+export const PG_LEG = process.env.AUTOKESTRA_TEST_DATABASE === 'postgres';
+
+/**
+ * PG leg: one database per server directory, so servers that share a directory (a restart, two
+ * processes on one store) share a database as they would share the SQLite file, and every other
+ * server starts empty. The leg's setup file drops them after each test file.
+ */
+const legDatabases = new Map<string, Promise<TestDatabase>>();
+
+export async function legDatabaseUrl(dir: string): Promise<string> {
+  let db = legDatabases.get(dir);
+  if (!db) {
+    db = createTestDatabase('ak_leg');
+    legDatabases.set(dir, db);
+  }
+  return (await db).url;
+}
+
+export async function dropLegDatabases(): Promise<void> {
+  const all = [...legDatabases.values()];
+  legDatabases.clear();
+  await Promise.all(all.map(async (db) => (await db).drop()));
+}
