@@ -13,7 +13,7 @@ import { Engine } from './engine/engine';
 import { engineOptionsFrom } from './common/config/engine-options';
 import { EngineError } from './engine/errors';
 import { SecretsConfigError } from './engine/runtime/secrets';
-import { migrateDatabase } from './engine/store/open-store';
+import { migrateDatabase, redactDatabaseSecrets } from './engine/store/open-store';
 import { VERSION } from './version';
 
 /** Errors a user can fix are printed as one clear message; exit code 2 for configuration. */
@@ -97,7 +97,7 @@ async function quickstart(command: Command): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
   const { bootstrap } = require('./main') as typeof import('./main.js');
   const server = await bootstrap(config);
-  process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${config.database.url})\n`);
+  process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${redactDatabaseSecrets(config.database.url, config.database.url)})\n`);
 }
 
 function printKey(key: ApiKeyRecord, plaintext?: string | null): void {
@@ -141,7 +141,10 @@ export function buildCli(): Command {
     .description('apply pending database migrations')
     .action(async (_opts, command: Command) => {
       const config = configFrom(command);
-      const applied = await migrateDatabase(config.database.url);
+      const applied = await migrateDatabase(config.database.url, {
+        pool: config.database.pool,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+      });
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');
     });
 

@@ -25,6 +25,9 @@ export type { EngineObserver } from './observer';
 /** Everything the engine needs from configuration (the app maps its config onto this). */
 export interface EngineOptions {
   databaseUrl: string;
+  /** PostgreSQL only: connection pool size and per-statement timeout (0 = none) */
+  databasePool?: { min: number; max: number };
+  statementTimeoutMs?: number;
   /** run migrations while opening (idempotent) */
   migrate?: boolean;
   logger?: EngineLogger;
@@ -155,7 +158,12 @@ export class Engine {
       defaultNamespaces: options.secretDefaultNamespaces,
       warn: (message) => (options.logger ?? silentLogger).warn(message),
     });
-    const { store } = await openStore({ url: options.databaseUrl, migrate: options.migrate ?? true });
+    const { store } = await openStore({
+      url: options.databaseUrl,
+      migrate: options.migrate ?? true,
+      pool: options.databasePool,
+      statementTimeoutMs: options.statementTimeoutMs,
+    });
     const engine = new Engine(store, options, secrets);
     engine.stateValue = 'ready';
     return engine;

@@ -34,9 +34,19 @@ export class ServerConfig {
   @IsInt() @Min(0) @Max(120_000) drainDelayMs: number;
 }
 
+/** PostgreSQL connection pool of one process (SQLite always uses its single connection). */
+export class DatabasePoolConfig {
+  @IsInt() @Min(0) @Max(1000) min: number;
+  /** the migration step holds one connection for its advisory lock, so at least 2 */
+  @IsInt() @Min(2) @Max(1000) max: number;
+}
+
 export class DatabaseConfig {
   /** a SQLite file path (or `:memory:`), or a `postgresql://` URL */
   @IsString() @MinLength(1) url: string;
+  @ValidateNested() @Type(() => DatabasePoolConfig) pool: DatabasePoolConfig;
+  /** PostgreSQL `statement_timeout` on every connection; 0 = none */
+  @IsInt() @Min(0) statementTimeoutMs: number;
 }
 
 export class LoggingConfig {

@@ -5,6 +5,8 @@ import type { AppConfig } from './config.schema';
 export function engineOptionsFrom(config: AppConfig, logger?: EngineLogger): EngineOptions {
   return {
     databaseUrl: config.database.url,
+    databasePool: { min: config.database.pool.min, max: config.database.pool.max },
+    statementTimeoutMs: config.database.statementTimeoutMs,
     logger,
     workers: config.engine.workers,
     pollIntervalMs: config.engine.pollIntervalMs,

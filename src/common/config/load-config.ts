@@ -105,7 +105,25 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   }
   if (env.AUTOKESTRA_HOST) server.host = env.AUTOKESTRA_HOST;
   if (Object.keys(server).length > 0) overrides.server = server;
-  if (env.AUTOKESTRA_DATABASE_URL) overrides.database = { url: env.AUTOKESTRA_DATABASE_URL };
+  const database: Plain = {};
+  if (env.AUTOKESTRA_DATABASE_URL) database.url = env.AUTOKESTRA_DATABASE_URL;
+  const pool: Plain = {};
+  for (const [name, key] of [
+    ['AUTOKESTRA_DATABASE_POOL_MIN', 'min'],
+    ['AUTOKESTRA_DATABASE_POOL_MAX', 'max'],
+  ] as const) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = intFromEnv(name, raw, problems);
+    if (value !== undefined) pool[key] = value;
+  }
+  if (Object.keys(pool).length > 0) database.pool = pool;
+  const statementTimeout = env.AUTOKESTRA_DATABASE_STATEMENT_TIMEOUT_MS;
+  if (statementTimeout !== undefined && statementTimeout !== '') {
+    const value = intFromEnv('AUTOKESTRA_DATABASE_STATEMENT_TIMEOUT_MS', statementTimeout, problems);
+    if (value !== undefined) database.statementTimeoutMs = value;
+  }
+  if (Object.keys(database).length > 0) overrides.database = database;
   if (env.AUTOKESTRA_LOG_LEVEL) overrides.logging = { level: env.AUTOKESTRA_LOG_LEVEL };
   const metrics = metricsFromEnv(env, problems);
   if (metrics) overrides.metrics = metrics;

@@ -13,6 +13,44 @@ export interface OpenStoreOptions {
   migrate?: boolean;
   /** SQLite: how long a writer waits for another process's lock before failing */
   busyTimeoutMs?: number;
+  /** PostgreSQL: pool size (default 1..10) and `statement_timeout` per connection (0 = none) */
+  pool?: { min: number; max: number };
+  statementTimeoutMs?: number;
+}
+
+/**
+ * The forms a URL's password can take in a driver's message (raw, percent-encoded, decoded),
+ * so an error about the database never carries the secret that was in `database.url`.
+ */
+export function redactDatabaseSecrets(text: string, url: string): string {
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch {
+    const match = /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(url);
+    password = match?.[1] ?? '';
+  }
+  if (!password) return text;
+  const forms = new Set([password, encodeURIComponent(password)]);
+  try {
+    forms.add(decodeURIComponent(password));
+  } catch {
+    /* not valid percent-encoding: the raw form is covered */
+  }
+  let out = text;
+  for (const form of [...forms].filter((f) => f.length > 0).sort((a, b) => b.length - a.length)) out = out.split(form).join('***');
+  return out;
+}
+
+function redactError(error: unknown, url: string): Error {
+  const original = error instanceof Error ? error : new Error(String(error));
+  const message = redactDatabaseSecrets(original.message, url);
+  const redacted = new Error(message);
+  redacted.name = original.name;
+  // keep the driver's code (ECONNREFUSED, 28P01...) for callers; drop stack/cause that may embed the URL
+  const code = (original as { code?: unknown }).code;
+  if (code !== undefined) (redacted as { code?: unknown }).code = code;
+  return redacted;
 }
 
 export function dialectOf(url: string): SqlDialect {
@@ -31,7 +69,17 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
   if (dialectOf(options.url) === 'postgresql') {
     // Loaded lazily so SQLite-only installs never touch the pg driver.
     const { PostgreSqlDriver } = await import('@mikro-orm/postgresql');
-    return MikroORM.init({ ...common, driver: PostgreSqlDriver, clientUrl: options.url, pool: { min: 1, max: 10 } } as Options);
+    const pool = options.pool ?? { min: 1, max: 10 };
+    if (pool.min > pool.max) throw new Error(`database.pool.min (${pool.min}) must not exceed database.pool.max (${pool.max})`);
+    const statementTimeout = options.statementTimeoutMs ?? 0;
+    return MikroORM.init({
+      ...common,
+      driver: PostgreSqlDriver,
+      clientUrl: options.url,
+      pool: { min: pool.min, max: pool.max },
+      // pg sets it per connection at connect time: a runaway statement cannot hold a connection for ever
+      driverOptions: statementTimeout > 0 ? { connection: { statement_timeout: statementTimeout } } : {},
+    } as Options);
   }
   const busyTimeout = options.busyTimeoutMs ?? 10_000;
   return MikroORM.init({
@@ -86,11 +134,49 @@ export interface OpenedStore {
   orm: MikroORM;
 }
 
+/** Arbitrary but fixed: every Autokestra process on one database contends for this one key. */
+const MIGRATION_LOCK_KEY = 7_412_053_019;
+
+/**
+ * Runs the migrator. On PostgreSQL the whole step holds a session advisory lock on a dedicated
+ * pooled connection: replicas starting together on an empty database queue behind each other,
+ * and each re-reads the pending list after acquiring (the migrator does that inside `up()`), so
+ * exactly one applies the migrations and the others find nothing pending instead of racing on
+ * `create table`. SQLite keeps its retry on "database is locked".
+ */
+async function runMigrations(orm: MikroORM, url: string): Promise<{ name: string }[]> {
+  if (dialectOf(url) !== 'postgresql') return withLockRetry(() => orm.getMigrator().up());
+  const knex = (orm.em.getDriver() as unknown as AbstractSqlDriver).getConnection().getKnex() as Knex;
+  const pool = knex.client as unknown as {
+    acquireConnection(): Promise<{ query(sql: string, params?: unknown[]): Promise<unknown> }>;
+    releaseConnection(c: unknown): Promise<void>;
+  };
+  const connection = await pool.acquireConnection();
+  try {
+    await connection.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      return await orm.getMigrator().up();
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await pool.releaseConnection(connection);
+  }
+}
+
 /** Opens the database through MikroORM, optionally migrates it, and returns the StateStore. */
 export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
+  try {
+    return await openStoreUnredacted(options);
+  } catch (error) {
+    throw redactError(error, options.url);
+  }
+}
+
+async function openStoreUnredacted(options: OpenStoreOptions): Promise<OpenedStore> {
   const orm = await withLockRetry(() => initOrm(options));
   try {
-    if (options.migrate !== false) await withLockRetry(() => orm.getMigrator().up());
+    if (options.migrate !== false) await runMigrations(orm, options.url);
     const driver = orm.em.getDriver() as unknown as AbstractSqlDriver;
     const knex = driver.getConnection().getKnex() as Knex;
     let client: SqlClient;
@@ -117,12 +203,16 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
 }
 
 /** `autokestra migrate`: applies pending migrations and reports which ran. */
-export async function migrateDatabase(url: string): Promise<string[]> {
-  const orm = await withLockRetry(() => initOrm({ url }));
+export async function migrateDatabase(url: string, options: Pick<OpenStoreOptions, 'pool' | 'statementTimeoutMs'> = {}): Promise<string[]> {
   try {
-    const applied = await withLockRetry(() => orm.getMigrator().up());
-    return applied.map((m) => m.name);
-  } finally {
-    await orm.close(true);
+    const orm = await withLockRetry(() => initOrm({ url, ...options }));
+    try {
+      const applied = await runMigrations(orm, url);
+      return applied.map((m) => m.name);
+    } finally {
+      await orm.close(true);
+    }
+  } catch (error) {
+    throw redactError(error, url);
   }
 }
