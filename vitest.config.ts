@@ -1,13 +1,42 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The suites about the engine and the store, run a second time on PostgreSQL (issue 9).
+ * Suites that open the SQLite file themselves stay SQLite-only; the pg-* files are PG-only.
+ */
+const PG_LEG_FILES = [
+  'test/e2e/executions.e2e.spec.ts',
+  'test/e2e/tasks.e2e.spec.ts',
+  'test/e2e/logs.e2e.spec.ts',
+  'test/e2e/cancel.e2e.spec.ts',
+  'test/e2e/schedules.e2e.spec.ts',
+];
+const PG_ONLY_FILES = ['test/e2e/pg-*.e2e.spec.ts'];
+
 // SWC keeps decorator metadata, which Nest's dependency injection needs (esbuild drops it).
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
   test: {
-    include: ['test/**/*.spec.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'sqlite', include: ['test/**/*.spec.ts'], exclude: PG_ONLY_FILES },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: [...PG_LEG_FILES, ...PG_ONLY_FILES],
+          env: { AUTOKESTRA_TEST_DATABASE: 'postgres' },
+          // fails the leg with a clear message when PostgreSQL is unreachable (never skips)
+          globalSetup: ['test/support/pg-global-setup.ts'],
+          setupFiles: ['test/support/pg-leg-setup.ts'],
+        },
+      },
+    ],
   },
 });

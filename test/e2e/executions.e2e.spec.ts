@@ -430,7 +430,7 @@ describe('GET /api/v1/executions and /executions/:id', () => {
 });
 
 describe('CLI: autokestra executions … (built dist/cli.js, same database)', () => {
-  const cliEnv = () => ({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_DATABASE_URL: server.dbPath, AUTOKESTRA_API_KEYS: server.key });
+  const cliEnv = () => ({ AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_DATABASE_URL: server.databaseUrl, AUTOKESTRA_API_KEYS: server.key });
   const cliWorkflow = (wf: string) => `id: ${wf}
 inputs:
   - {id: n, type: integer, required: true}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '../../src/common/config/config.schema';
 import { loadConfig } from '../../src/common/config/load-config';
 import { startServer, type StartedServer } from '../../src/server';
+import { PG_LEG, legDatabaseUrl } from './postgres';
 
 export const TEST_CONFIG = join(__dirname, '..', '..', 'config', 'test.yaml');
 
@@ -13,6 +14,8 @@ export interface TestServer {
   /** a static admin key (plaintext) valid on this server */
   key: string;
   dbPath: string;
+  /** what the server runs on: dbPath, or the PG leg's database URL */
+  databaseUrl: string;
   logPath: string;
   dir: string;
   server: StartedServer;
@@ -87,15 +90,17 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-/** Starts the real server (Nest + Fastify + engine) on a temp SQLite file. */
+/** Starts the real server (Nest + Fastify + engine) on a temp SQLite file (PG leg: a PostgreSQL database). */
 export async function startTestServer(options: StartOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? tempDir();
   const key = options.key ?? randomKey();
   const dbPath = join(dir, 'autokestra.db');
   const logPath = join(dir, `server-${Date.now()}-${randomBytes(3).toString('hex')}.log`);
+  // PG leg: the same suites on PostgreSQL (a database per directory, see test/support/postgres.ts)
+  const databaseUrl = PG_LEG ? await legDatabaseUrl(dir) : dbPath;
   const config = loadConfig({
     file: TEST_CONFIG,
-    env: { AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: dbPath, ...options.env },
+    env: { AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: databaseUrl, ...options.env },
   });
   config.logging.level = 'debug';
   options.configure?.(config);
@@ -108,6 +113,7 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
     url,
     key,
     dbPath,
+    databaseUrl,
     logPath,
     dir,
     server,

@@ -86,11 +86,41 @@ export interface OpenedStore {
   orm: MikroORM;
 }
 
+/** Arbitrary but fixed: every Autokestra process on one database contends for this one key. */
+const MIGRATION_LOCK_KEY = 7_412_053_019;
+
+/**
+ * Runs the migrator. On PostgreSQL the whole step holds a session advisory lock on a dedicated
+ * pooled connection: replicas starting together on an empty database queue behind each other,
+ * and each re-reads the pending list after acquiring (the migrator does that inside `up()`), so
+ * exactly one applies the migrations and the others find nothing pending instead of racing on
+ * `create table`. SQLite keeps its retry on "database is locked".
+ */
+async function runMigrations(orm: MikroORM, url: string): Promise<{ name: string }[]> {
+  if (dialectOf(url) !== 'postgresql') return withLockRetry(() => orm.getMigrator().up());
+  const knex = (orm.em.getDriver() as unknown as AbstractSqlDriver).getConnection().getKnex() as Knex;
+  const pool = knex.client as unknown as {
+    acquireConnection(): Promise<{ query(sql: string, params?: unknown[]): Promise<unknown> }>;
+    releaseConnection(c: unknown): Promise<void>;
+  };
+  const connection = await pool.acquireConnection();
+  try {
+    await connection.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      return await orm.getMigrator().up();
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await pool.releaseConnection(connection);
+  }
+}
+
 /** Opens the database through MikroORM, optionally migrates it, and returns the StateStore. */
 export async function openStore(options: OpenStoreOptions): Promise<OpenedStore> {
   const orm = await withLockRetry(() => initOrm(options));
   try {
-    if (options.migrate !== false) await withLockRetry(() => orm.getMigrator().up());
+    if (options.migrate !== false) await runMigrations(orm, options.url);
     const driver = orm.em.getDriver() as unknown as AbstractSqlDriver;
     const knex = driver.getConnection().getKnex() as Knex;
     let client: SqlClient;
@@ -120,7 +150,7 @@ export async function openStore(options: OpenStoreOptions): Promise<OpenedStore>
 export async function migrateDatabase(url: string): Promise<string[]> {
   const orm = await withLockRetry(() => initOrm({ url }));
   try {
-    const applied = await withLockRetry(() => orm.getMigrator().up());
+    const applied = await runMigrations(orm, url);
     return applied.map((m) => m.name);
   } finally {
     await orm.close(true);

@@ -224,12 +224,12 @@ export class SqlExecutionStore {
 
   /**
    * Claims the oldest QUEUED execution whose workflow is under its concurrency limit, in one
-   * statement (atomic on SQLite, even across processes sharing the file). On PostgreSQL the
-   * inner select becomes `for update skip locked` — a dialect switch, not a redesign.
+   * statement (atomic on SQLite, even across processes sharing the file: one writer at a time).
+   * PostgreSQL needs more than one statement for the same guarantee: see claimNextPostgres.
    * `suspects: false` skips executions recovered from a crash since their last progress.
    */
   async claimNext(owner: string, leaseExpiresAt: number, now: number, options: { suspects?: boolean } = {}): Promise<ExecutionRecord | null> {
-    const skipLocked = this.db.dialect === 'postgresql' ? 'for update skip locked' : '';
+    if (this.db.dialect === 'postgresql') return this.claimNextPostgres(owner, leaseExpiresAt, now, options);
     const rows = await this.db.all<Row>(
       `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
               started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
@@ -239,12 +239,57 @@ export class SqlExecutionStore {
              and (e.crash_recoveries = 0 or ? = 1)
              and (e.concurrency_limit is null or
                   (select count(*) from executions r where r.workflow_id = e.workflow_id and r.state in ${ACTIVE}) < e.concurrency_limit)
-           order by e.id limit 1 ${skipLocked}
+           order by e.id limit 1
         ) and state = 'QUEUED'
         returning *`,
       [owner, leaseExpiresAt, now, 'RUNNING', now, options.suspects === false ? 0 : 1],
     );
     return rows[0] ? toExecution(rows[0]) : null;
+  }
+
+  /**
+   * PostgreSQL: under READ COMMITTED the count in SQLite's one-statement claim does not see
+   * another replica's claim that is not committed yet, so two replicas could both start the
+   * last free slot (issue 9: 9 RUNNING with `limit: 1`). Here the candidate row is locked
+   * (`skip locked`: replicas take different rows), and for a limited workflow a transaction-
+   * scoped advisory lock on the workflow serializes the count-then-start: whoever gets it next
+   * counts in a fresh snapshot that includes the previous holder's committed claim. A workflow
+   * found full is skipped and the next candidate tried, so one full workflow never blocks others.
+   */
+  private async claimNextPostgres(owner: string, leaseExpiresAt: number, now: number, options: { suspects?: boolean }): Promise<ExecutionRecord | null> {
+    const full: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const outcome = await this.db.transaction(async (tx) => {
+        const excluded = full.length > 0 ? `and e.workflow_id not in (${full.map(() => '?').join(', ')})` : '';
+        const candidate = await tx.get<{ id: string; workflow_id: string; concurrency_limit: unknown }>(
+          `select e.id, e.workflow_id, e.concurrency_limit from executions e
+            where e.state = 'QUEUED' and (e.crash_recoveries = 0 or ? = 1) ${excluded}
+              and (e.concurrency_limit is null or
+                   (select count(*) from executions r where r.workflow_id = e.workflow_id and r.state in ${ACTIVE}) < e.concurrency_limit)
+            order by e.id limit 1 for update of e skip locked`,
+          [options.suspects === false ? 0 : 1, ...full],
+        );
+        if (!candidate) return { kind: 'none' as const };
+        if (candidate.concurrency_limit !== null) {
+          await tx.run('select pg_advisory_xact_lock(hashtext(?))', [`autokestra:concurrency:${candidate.workflow_id}`]);
+          const active = await tx.get<{ n: unknown }>(`select count(*) as n from executions where workflow_id = ? and state in ${ACTIVE}`, [
+            candidate.workflow_id,
+          ]);
+          if (Number(active?.n) >= Number(candidate.concurrency_limit)) return { kind: 'full' as const, workflowId: candidate.workflow_id };
+        }
+        const rows = await tx.all<Row>(
+          `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
+                  started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
+            where id = ? and state = 'QUEUED' returning *`,
+          [owner, leaseExpiresAt, now, 'RUNNING', now, candidate.id],
+        );
+        return rows[0] ? { kind: 'claimed' as const, execution: toExecution(rows[0]) } : { kind: 'none' as const };
+      });
+      if (outcome.kind === 'claimed') return outcome.execution;
+      if (outcome.kind === 'none') return null;
+      full.push(outcome.workflowId);
+    }
+    return null;
   }
 
   /** Heartbeat: extends the lease of everything this owner runs. */
