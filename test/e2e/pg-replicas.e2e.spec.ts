@@ -120,11 +120,9 @@ beforeAll(async () => {
   await admin.end();
   db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
-  // The first replica migrates the empty database, the other two start together. Three
-  // started at the same moment race the migration until the advisory-lock migration (issue 9
-  // §1, branch pg-store) lands; then this becomes one Promise.all of three.
-  replicas = [await spawnReplica()];
-  replicas.push(...(await Promise.all([spawnReplica(), spawnReplica()])));
+  // three replicas started at the same moment on the empty database: all of them come up
+  // (the migration runs once, under an advisory lock)
+  replicas = await Promise.all([spawnReplica(), spawnReplica(), spawnReplica()]);
 }, 60_000);
 
 afterAll(async () => {
