@@ -53,27 +53,12 @@ export class KnexSqlClient implements SqlClient {
     return this.knex.transaction((trx) => fn(new KnexSqlClient(trx, this.dialect)));
   }
 
-  /**
-   * One round trip, whatever the batch: a single statement is atomic by itself (no BEGIN/COMMIT
-   * around it), several become one statement of data-modifying CTEs (atomic, one snapshot) that
-   * reports each one's changed rows. BEGIN + N statements + COMMIT was N+2 round trips per task
-   * on the hot path. Batched statements are plain INSERT/UPDATE/DELETE without RETURNING or
-   * WITH of their own, and none depends on another's effect (they all see the same snapshot).
-   */
-  async writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
-    if (statements.length === 0) return [];
-    if (statements.length === 1) return [await this.run(statements[0].sql, statements[0].params)];
-    if (this.dialect !== 'postgresql') {
-      return this.transaction(async (tx) => {
-        const changes: number[] = [];
-        for (const s of statements) changes.push(await tx.run(s.sql, s.params));
-        return changes;
-      });
-    }
-    const ctes = statements.map((s, i) => `w${i} as (${s.sql} returning 1)`).join(', ');
-    const counts = statements.map((_, i) => `(select count(*) from w${i}) as c${i}`).join(', ');
-    const row = await this.get<Record<string, unknown>>(`with ${ctes} select ${counts}`, statements.flatMap((s) => s.params));
-    return statements.map((_, i) => Number(row?.[`c${i}`] ?? 0));
+  writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
+    return this.transaction(async (tx) => {
+      const changes: number[] = [];
+      for (const s of statements) changes.push(await tx.run(s.sql, s.params));
+      return changes;
+    });
   }
 }
 
