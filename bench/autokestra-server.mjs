@@ -1,4 +1,4 @@
-// Autokestra itself, production settings (logging at info to a file), on a temp SQLite file.
+// Autokestra itself, production settings (logging at info to a file), on the database in AUTOKESTRA_DATABASE_URL.
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { loadConfig } = require('../dist/common/config/load-config.js');

@@ -510,8 +510,8 @@ export class SqlExecutionStore {
 
   private insertTaskRunStatement(fence: Fence, run: TaskRunRecord): SqlStatement {
     return {
-      sql: `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error)
-       select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where ${this.fenceSql()}`,
+      sql: `insert into task_runs (id, execution_id, task_id, task_key, parent_task_run_id, iteration, attempt, state, started_at, ended_at, outputs, error, worker)
+       select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where ${this.fenceSql()}`,
       params: [
         run.id,
         run.executionId,
@@ -525,6 +525,7 @@ export class SqlExecutionStore {
         run.endedAt,
         run.outputs === null || run.outputs === undefined ? null : toJson(run.outputs),
         run.error === null ? null : toJson(run.error),
+        fence.owner,
         ...this.fenceParams(fence),
       ],
     };
