@@ -283,11 +283,14 @@ export class SqlExecutionStore {
           ]);
           if (Number(active?.n) >= Number(candidate.concurrency_limit)) return { kind: 'full' as const, workflowId: candidate.workflow_id };
         }
+        // The caller's `now` was read before this claim waited for a connection and the lock:
+        // start the clock here, so a run never starts before the one it waited for ended.
+        const startedAt = Math.max(now, Date.now());
         const rows = await tx.all<Row>(
           `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
                   started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
             where id = ? and state = 'QUEUED' returning *`,
-          [owner, leaseExpiresAt, now, 'RUNNING', now, candidate.id],
+          [owner, leaseExpiresAt + (startedAt - now), startedAt, 'RUNNING', startedAt, candidate.id],
         );
         return rows[0] ? { kind: 'claimed' as const, execution: toExecution(rows[0]) } : { kind: 'none' as const };
       });
