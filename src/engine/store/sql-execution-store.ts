@@ -282,6 +282,13 @@ export class SqlExecutionStore {
             candidate.workflow_id,
           ]);
           if (Number(active?.n) >= Number(candidate.concurrency_limit)) return { kind: 'full' as const, workflowId: candidate.workflow_id };
+          // Oldest first within a limited workflow: an older QUEUED execution was skipped above
+          // only because another claim holds it (and waits for this lock); it goes first.
+          const older = await tx.get<{ x: unknown }>(
+            `select 1 as x from executions where workflow_id = ? and state = 'QUEUED' and id < ? and (crash_recoveries = 0 or ? = 1) limit 1`,
+            [candidate.workflow_id, candidate.id, options.suspects === false ? 0 : 1],
+          );
+          if (older) return { kind: 'full' as const, workflowId: candidate.workflow_id };
         }
         // The caller's `now` was read before this claim waited for a connection and the lock:
         // start the clock here, so a run never starts before the one it waited for ended.
