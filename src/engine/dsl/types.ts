@@ -31,7 +31,46 @@ export interface InputDefinition {
   /** present only when the YAML declared one */
   default?: unknown;
   description: string | null;
+  /** json inputs only: a JSON Schema (2020-12) the value must match; also the tool's inputSchema for it */
+  schema?: Record<string, unknown>;
 }
+
+/**
+ * A declared, typed output of the workflow (`outputs:`), computed from `value` (a template) when
+ * the execution succeeds. A value that does not fit `type` fails the execution.
+ */
+export interface OutputDefinition {
+  id: string;
+  type: InputType;
+  /** a template rendered against the finished execution (`{{ outputs.sum.total }}`) */
+  value: string;
+  description: string | null;
+}
+
+/** MCP tool annotations (hints for clients; never trusted for security). */
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+/** `tool:`: the workflow is offered to agents as a tool (REST /api/v1/tools and MCP). */
+export interface ToolSettings {
+  /** `^[A-Za-z0-9_-]{1,64}$`, unique across workflows; default: the workflow id */
+  name: string;
+  title: string | null;
+  /** the tool's own description, or the workflow's */
+  description: string;
+  annotations: ToolAnnotations;
+  /** how long an invocation waits before answering "still running"; default 30 s, max 5 min */
+  waitMs: number;
+}
+
+export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const DEFAULT_TOOL_WAIT_MS = 30_000;
+export const MAX_TOOL_WAIT_MS = 300_000;
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -136,6 +175,10 @@ export interface WorkflowDefinition {
   tasks: TaskDefinition[];
   errors: TaskDefinition[];
   triggers: TriggerDefinition[];
+  /** declared outputs; absent in revisions stored before outputs existed (read as []) */
+  outputs?: OutputDefinition[];
+  /** present = this workflow is a tool; absent or null = not a tool */
+  tool?: ToolSettings | null;
 }
 
 /** One problem found in a workflow; `line` is 1-based in the YAML source when known. */
