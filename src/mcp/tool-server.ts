@@ -14,6 +14,7 @@ import {
 import type { Principal } from '../engine/access/scopes';
 import { EngineError } from '../engine/errors';
 import type { EngineLogger } from '../engine/logger';
+import { ToolNotFoundError } from '../engine/tools/tool-service';
 import type { ToolDescriptor, ToolInvocation, ToolResult } from '../engine/tools/types';
 import { VERSION } from '../version';
 
@@ -34,7 +35,11 @@ export interface McpToolSource {
 
 export interface ToolServerOptions {
   tools: McpToolSource;
-  principal: Principal;
+  /**
+   * Who calls. A function is asked again for every request: a long-lived stdio server must
+   * notice a key that was revoked, disabled or expired after it started.
+   */
+  principal: Principal | (() => Promise<Principal>);
   transport: 'mcp' | 'stdio';
   /**
    * Who the client is when the server never sees its `initialize` (stateless HTTP: every POST
@@ -117,18 +122,14 @@ export function errorToolResult(error: EngineError): CallToolResult {
   return { content: blocks, isError: true };
 }
 
-/** A tool the key cannot see is NOT_FOUND from the service; over MCP that is "invalid params" (-32602). */
-function isToolNotFound(error: unknown): error is EngineError {
-  return error instanceof EngineError && error.name === 'ToolNotFoundError';
-}
-
 /**
  * A fresh low-level Server bound to one principal. Over HTTP it lives for one request (stateless
  * Streamable HTTP needs a fresh server and transport per request); over stdio for the process.
  */
 export function createToolServer(options: ToolServerOptions): Server {
   const serverInfo: Implementation = { name: 'autokestra', version: VERSION };
-  const server = new Server(serverInfo, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+  const capabilities = { tools: { listChanged: false } };
+  const server = new Server(serverInfo, { capabilities, instructions: INSTRUCTIONS });
   let clientInfo: Implementation | undefined;
 
   // Replaces the SDK's own initialize handler: it would also accept 2024-11-05 and 2024-10-07.
@@ -137,14 +138,24 @@ export function createToolServer(options: ToolServerOptions): Server {
     const requested = request.params.protocolVersion;
     return {
       protocolVersion: MCP_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
-      capabilities: server.getCapabilities(),
+      capabilities,
       serverInfo,
       instructions: INSTRUCTIONS,
     };
   });
 
+  const principal = async (): Promise<Principal> => {
+    if (typeof options.principal !== 'function') return options.principal;
+    try {
+      return await options.principal();
+    } catch (error) {
+      if (error instanceof EngineError) throw new McpError(ErrorCode.InvalidRequest, `${error.code}: ${error.message}`);
+      throw error;
+    }
+  };
+
   server.setRequestHandler(ListToolsRequestSchema, async () => {
-    const descriptors = await options.tools.listAll(options.principal);
+    const descriptors = await options.tools.listAll(await principal());
     return { tools: descriptors.map(toMcpTool) };
   });
 
@@ -164,11 +175,14 @@ export function createToolServer(options: ToolServerOptions): Server {
         extra.sendNotification({ method: 'notifications/progress', params: { progressToken, ...progress } }).catch(() => undefined);
       };
     }
+    const caller = await principal();
     let result: ToolResult;
     try {
-      result = await options.tools.invoke(name, invocation, options.principal);
+      result = await options.tools.invoke(name, invocation, caller);
     } catch (error) {
-      if (isToolNotFound(error)) throw new McpError(ErrorCode.InvalidParams, error.message, error.details);
+      // A tool the key cannot see is NOT_FOUND from the service; over MCP, "invalid params" (-32602).
+      // (An execution a built-in cannot find is a NotFoundError too, but not this one: isError.)
+      if (error instanceof ToolNotFoundError) throw new McpError(ErrorCode.InvalidParams, error.message, error.details);
       if (error instanceof EngineError) return errorToolResult(error);
       // Never the raw message: it may name internals. The log line carries no arguments.
       options.logger?.error({ err: error, tool: name, transport: options.transport }, 'MCP tools/call failed');
