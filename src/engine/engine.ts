@@ -167,6 +167,7 @@ export class Engine {
       migrate: options.migrate ?? true,
       pool: options.databasePool,
       statementTimeoutMs: options.statementTimeoutMs,
+      log: (level, message) => (options.logger ?? silentLogger)[level]({ component: 'database' }, message),
     });
     const engine = new Engine(store, options, secrets);
     engine.stateValue = 'ready';
