@@ -40,6 +40,13 @@ export interface ProgressOptions {
   resetCrashCount?: boolean;
 }
 
+/**
+ * PostgreSQL's clock in epoch milliseconds, read per statement (`clock_timestamp()`, not the
+ * transaction's start). Leases are granted and checked against it on PostgreSQL, so replicas
+ * whose clocks disagree still agree on who holds a lease.
+ */
+const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
 const LEVEL_NAMES = Object.fromEntries(Object.entries(LOG_LEVELS).map(([name, value]) => [value, name])) as Record<number, LogLevelName>;
 
 function toExecution(row: Row): ExecutionRecord {
@@ -295,11 +302,12 @@ export class SqlExecutionStore {
         // The caller's `now` was read before this claim waited for a connection and the lock:
         // start the clock here, so a run never starts before the one it waited for ended.
         const startedAt = Math.max(now, Date.now());
+        // The lease runs on the database's clock, from this moment (see DB_NOW_MS).
         const rows = await tx.all<Row>(
-          `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
+          `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ${DB_NOW_MS} + ?, attempt = attempt + 1,
                   started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
             where id = ? and state = 'QUEUED' returning *`,
-          [owner, leaseExpiresAt + (startedAt - now), startedAt, 'RUNNING', startedAt, candidate.id],
+          [owner, leaseExpiresAt - now, startedAt, 'RUNNING', startedAt, candidate.id],
         );
         return rows[0] ? { kind: 'claimed' as const, execution: toExecution(rows[0]) } : { kind: 'none' as const };
       });
@@ -310,9 +318,15 @@ export class SqlExecutionStore {
     return null;
   }
 
-  /** Heartbeat: extends the lease of everything this owner runs. */
-  renewLeases(owner: string, leaseExpiresAt: number): Promise<number> {
-    return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [leaseExpiresAt, owner]);
+  /**
+   * Heartbeat: extends the lease of everything this owner runs to `leaseMs` from now — the
+   * database's now on PostgreSQL, the caller's on SQLite (one host, one clock).
+   */
+  renewLeases(owner: string, leaseMs: number, now: number): Promise<number> {
+    if (this.db.dialect === 'postgresql') {
+      return this.db.run(`update executions set lease_expires_at = ${DB_NOW_MS} + ? where state in ${ACTIVE} and owner = ?`, [leaseMs, owner]);
+    }
+    return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [now + leaseMs, owner]);
   }
 
   /** Executions of this owner that someone asked to cancel (possibly through another process). */
@@ -338,8 +352,12 @@ export class SqlExecutionStore {
   async recoverAbandoned(now: number, options: { owner?: string; crashLoopLimit: number }): Promise<RecoveryResult> {
     const { owner, crashLoopLimit } = options;
     return this.db.transaction(async (tx) => {
-      const condition = owner !== undefined ? 'owner = ?' : 'lease_expires_at < ?';
-      const param = owner !== undefined ? owner : now;
+      // Expiry compares with the database's clock on PostgreSQL: a replica whose clock runs fast
+      // would otherwise take live leases, and one that runs slow would keep dead ones. The param
+      // is then a no-op placeholder so both conditions bind the same list.
+      const pgClock = this.db.dialect === 'postgresql';
+      const condition = owner !== undefined ? 'owner = ?' : pgClock ? `lease_expires_at < ${DB_NOW_MS} and ? = 0` : 'lease_expires_at < ?';
+      const param = owner !== undefined ? owner : pgClock ? 0 : now;
       const cancelled = await tx.all<{ id: string }>(
         `update executions set state = 'CANCELLED', ended_at = ?, owner = null, lease_expires_at = null,
                 error = ?, history = ${this.appendHistory()}
