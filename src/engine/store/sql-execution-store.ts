@@ -60,6 +60,7 @@ function toExecution(row: Row): ExecutionRecord {
     labels: fromJson(row.labels),
     trigger: fromJson(row.trigger),
     outputs: row.outputs === null ? null : fromJson(row.outputs),
+    // undefined: a row read before the column existed (never after migrations), or a partial select
     workflowOutputs: row.workflow_outputs == null ? null : fromJson(row.workflow_outputs),
     error: row.error === null ? null : fromJson(row.error),
     history: fromJson(row.history),
@@ -485,12 +486,25 @@ export class SqlExecutionStore {
     error: ExecutionError | null,
     now: number,
     lines: readonly NewLogLine[] = [],
+    /** the declared outputs' values (SUCCESS with `outputs:` declared), else null */
+    workflowOutputs: Record<string, unknown> | null = null,
   ): Promise<boolean> {
     const finish: SqlStatement = {
-      sql: `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
+      sql: `update executions set state = ?, outputs = ?, workflow_outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
               history = ${this.appendHistory()}
         where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
-      params: [state, toJson(outputs), error === null ? null : toJson(error), now, state, now, fence.executionId, fence.owner, fence.attempt],
+      params: [
+        state,
+        toJson(outputs),
+        workflowOutputs === null ? null : toJson(workflowOutputs),
+        error === null ? null : toJson(error),
+        now,
+        state,
+        now,
+        fence.executionId,
+        fence.owner,
+        fence.attempt,
+      ],
     };
     const changes = await this.db.writeBatch([...this.logStatements(lines), finish]);
     return changes[changes.length - 1] > 0;
