@@ -17,6 +17,7 @@ import { ExecutionsModule } from './modules/executions/executions.module';
 import { LogsModule } from './modules/logs/logs.module';
 import { ApiKeysModule } from './modules/api-keys/api-keys.module';
 import { AuditModule } from './modules/audit/audit.module';
+import { ToolsModule } from './modules/tools/tools.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -41,6 +42,7 @@ export class AppModule {
         LogsModule,
         ApiKeysModule,
         AuditModule,
+        ToolsModule,
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

@@ -17,6 +17,7 @@ import { openStore } from './store/open-store';
 import type { StateStore } from './store/state-store';
 import { builtInTaskTypes } from './tasks/registry';
 import type { TaskRuntimeConfig } from './tasks/task-type';
+import { ToolService } from './tools/tool-service';
 import { WorkflowCatalog } from './workflows';
 
 export type { EngineLogger } from './logger';
@@ -74,6 +75,8 @@ export class Engine {
   readonly secrets: SecretStore;
   readonly audit: AuditLog;
   readonly apiKeys: ApiKeyManager;
+  /** the tool catalogue and invocation path shared by REST and MCP */
+  readonly tools: ToolService;
   /** what the engine reports as it works (metrics subscribe here); nothing listens by default */
   readonly events = new EngineEvents();
   private readonly pool: WorkerPool;
@@ -146,6 +149,7 @@ export class Engine {
     );
     this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker, undefined, this.events);
     deps.subflows = this.executions;
+    this.tools = new ToolService(store, this.workflows, this.executions, this.audit);
     this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke(), this.events);
     this.retention = new RetentionSweeper(store, { days: options.retention.days, intervalMs: options.retention.sweepIntervalMs }, this.logger);
   }

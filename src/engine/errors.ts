@@ -16,8 +16,8 @@ export class EngineError extends Error {
 }
 
 export class NotFoundError extends EngineError {
-  constructor(resource: string, id: string) {
-    super('NOT_FOUND', `${resource} '${id}' not found`);
+  constructor(resource: string, id: string, details?: unknown) {
+    super('NOT_FOUND', `${resource} '${id}' not found`, details);
   }
 }
 

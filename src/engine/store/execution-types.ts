@@ -14,9 +14,12 @@ export interface ExecutionError {
 }
 
 export interface ExecutionTrigger {
-  type: 'api' | 'cli' | 'schedule' | 'subflow';
+  type: 'api' | 'cli' | 'schedule' | 'subflow' | 'tool';
   /** schedule trigger id, or parent execution id for subflows */
   id?: string;
+  /** type tool: the tool's name and the face it was called through */
+  tool?: string;
+  transport?: 'rest' | 'mcp' | 'stdio';
   scheduledAt?: string;
   parentTaskRunId?: string;
 }
@@ -42,6 +45,8 @@ export interface NewExecution {
 export interface ExecutionRecord extends NewExecution {
   state: ExecutionState;
   outputs: Record<string, unknown> | null;
+  /** the values of the workflow's declared `outputs:` (set when it ends SUCCESS and declares any) */
+  workflowOutputs: Record<string, unknown> | null;
   error: ExecutionError | null;
   history: { state: ExecutionState; at: number }[];
   startedAt: number | null;

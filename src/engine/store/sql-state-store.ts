@@ -7,6 +7,8 @@ import type {
   ApplyWorkflowCommand,
   Page,
   StateStore,
+  ToolWorkflow,
+  ToolWorkflowQuery,
   WorkflowListQuery,
   WorkflowRecord,
   WorkflowSummary,
@@ -99,6 +101,34 @@ export class SqlStateStore implements StateStore {
   async getWorkflowSummary(id: string): Promise<WorkflowSummary | null> {
     const row = await this.db.get<WorkflowRow>(`select ${SUMMARY_COLUMNS} from workflows where id = ?`, [id]);
     return row ? toSummary(row) : null;
+  }
+
+  /** Enabled workflows that are tools, by tool name (the `workflows.tool_name` index; no definition decoded). */
+  async listToolWorkflows(query: ToolWorkflowQuery): Promise<Page<ToolWorkflow>> {
+    const where = ['tool_name is not null', 'enabled = ?'];
+    const params: SqlParam[] = [1];
+    if (query.namespace !== undefined) {
+      where.push('namespace = ?');
+      params.push(query.namespace);
+    }
+    if (query.namespaces) {
+      const filter = namespaceFilterSql('namespace', query.namespaces);
+      where.push(filter.sql);
+      params.push(...filter.params);
+    }
+    const rows = await this.db.all<WorkflowRow & { tool_name: string }>(
+      `select ${SUMMARY_COLUMNS}, tool_name from workflows where ${where.join(' and ')} order by tool_name limit ? offset ?`,
+      [...params, query.limit + 1, query.offset],
+    );
+    return { items: rows.slice(0, query.limit).map((row) => ({ ...toSummary(row), toolName: row.tool_name })), hasMore: rows.length > query.limit };
+  }
+
+  async getToolWorkflow(toolName: string): Promise<ToolWorkflow | null> {
+    const row = await this.db.get<WorkflowRow & { tool_name: string }>(
+      `select ${SUMMARY_COLUMNS}, tool_name from workflows where tool_name = ? and enabled = ?`,
+      [toolName, 1],
+    );
+    return row ? { ...toSummary(row), toolName: row.tool_name } : null;
   }
 
   async getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null> {

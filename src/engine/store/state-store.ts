@@ -34,6 +34,18 @@ export interface WorkflowListQuery {
   namespaces?: readonly string[];
 }
 
+/** A workflow that is a tool: its summary and the current revision's tool name. */
+export interface ToolWorkflow extends WorkflowSummary {
+  toolName: string;
+}
+
+export interface ToolWorkflowQuery {
+  limit: number;
+  offset: number;
+  namespace?: string;
+  namespaces?: readonly string[];
+}
+
 export interface Page<T> {
   items: T[];
   hasMore: boolean;
@@ -70,6 +82,9 @@ export interface StateStore {
   getWorkflowRevision(id: string, revision: number): Promise<WorkflowRecord | null>;
   /** creates or bumps the revision atomically; `created` tells which */
   applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }>;
+  /** enabled workflows whose current revision is a tool, ordered by tool name */
+  listToolWorkflows(query: ToolWorkflowQuery): Promise<Page<ToolWorkflow>>;
+  getToolWorkflow(toolName: string): Promise<ToolWorkflow | null>;
   setWorkflowEnabled(id: string, enabled: boolean, now: number): Promise<WorkflowRecord | null>;
   deleteWorkflow(id: string): Promise<boolean>;
 }

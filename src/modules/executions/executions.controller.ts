@@ -5,23 +5,13 @@ import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { parseDurationMs } from '../../engine/dsl';
+import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
 import { TERMINAL_STATES } from '../../engine/store/execution-types';
 import { assertWorkflowId } from '../../engine/workflows';
 import { EngineProvider } from '../engine/engine.provider';
 import { ExecutionDto, ExecutionListQueryDto, ExecutionPageDto, TriggerExecutionDto, TriggerQueryDto } from './executions.dto';
 
 const MAX_WAIT_MS = 60_000;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-function parseWait(wait: string | undefined): number | null {
-  if (wait === undefined) return null;
-  const ms = parseDurationMs(wait);
-  if (ms === null || ms > MAX_WAIT_MS) {
-    throw new ApiError('VALIDATION_ERROR', "wait must be a duration of at most 60s (e.g. '30s', '500ms')", [{ field: 'wait', message: 'must be a duration <= 60s' }]);
-  }
-  return ms;
-}
 
 function validateLabels(labels: Record<string, unknown> | undefined): void {
   if (!labels) return;
@@ -55,10 +45,8 @@ export class ExecutionsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ExecutionDto> {
     assertWorkflowId(workflowId);
-    const waitMs = parseWait(query.wait);
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new ApiError('VALIDATION_ERROR', 'Idempotency-Key must be 1-255 visible ASCII characters', [{ field: 'Idempotency-Key', message: 'invalid' }]);
-    }
+    const waitMs = parseWaitMs(query.wait, MAX_WAIT_MS);
+    assertIdempotencyKey(idempotencyKey);
     validateLabels(body?.labels);
     const { execution, created } = await this.engine.engine.executions.trigger(
       workflowId,

@@ -83,7 +83,7 @@ export class ExecutionDto {
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'taskId → that task’s outputs' }) outputs: Record<string, unknown> | null;
   @ApiProperty({ nullable: true, type: ExecutionErrorDto }) error: ExecutionErrorDto | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) labels: Record<string, string>;
-  @ApiProperty({ type: 'object', additionalProperties: true, description: '{type: api|cli|schedule|subflow, id?}' }) trigger: unknown;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: '{type: api|cli|schedule|subflow|tool, id?, tool?, transport?}' }) trigger: unknown;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;

@@ -1,0 +1,89 @@
+import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiExtraModels, ApiHeader, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import type { Principal } from '../../common/auth/scopes';
+import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
+import { MAX_TOOL_WAIT_MS } from '../../engine/dsl';
+import type { ToolResult } from '../../engine/tools/types';
+import { EngineProvider } from '../engine/engine.provider';
+import { BuiltInResultDto, DryRunResultDto, InvokeToolDto, ToolCallResultDto, ToolDto, ToolListQueryDto, ToolPageDto } from './tools.dto';
+
+/** The HTTP answer of an invocation: 202 while the execution still runs, 200 otherwise. */
+function present(result: ToolResult): { status: number; body: ToolCallResultDto | DryRunResultDto | BuiltInResultDto } {
+  switch (result.kind) {
+    case 'execution': {
+      const { executionId, status, outputs, error, durationMs } = result;
+      return { status: result.finished ? 200 : 202, body: { executionId, status, outputs, error: error as ToolCallResultDto['error'], durationMs } };
+    }
+    case 'dry_run':
+      return { status: 200, body: { status: result.status, inputs: result.inputs, plan: result.plan } };
+    case 'value':
+      return { status: 200, body: { status: 'OK', result: result.value } };
+  }
+}
+
+@ApiTags('tools')
+@ApiExtraModels(ToolCallResultDto, DryRunResultDto, BuiltInResultDto)
+@Controller('api/v1/tools')
+export class ToolsController {
+  constructor(private readonly engine: EngineProvider) {}
+
+  @Get()
+  @RequireScopes('tools:invoke')
+  @ApiOperation({ summary: 'The tools this key may use: built-ins it holds scopes for, then workflow tools in its namespaces, by name' })
+  @ApiOk(ToolPageDto)
+  @ApiErrors(400, 401, 403)
+  async list(@Query() query: ToolListQueryDto, @CurrentPrincipal() principal: Principal): Promise<ToolPageDto> {
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const page = await this.engine.engine.tools.list(principal, { limit, offset, namespace: query.namespace });
+    return { items: page.items.map((tool) => ToolDto.from(tool)), limit, offset, hasMore: page.hasMore };
+  }
+
+  @Get(':name')
+  @RequireScopes('tools:invoke')
+  @ApiOperation({ summary: 'One tool; 404 NOT_FOUND with details.suggestions (nearest visible names)' })
+  @ApiOk(ToolDto)
+  @ApiErrors(401, 403, 404)
+  async describe(@Param('name') name: string, @CurrentPrincipal() principal: Principal): Promise<ToolDto> {
+    return ToolDto.from(await this.engine.engine.tools.describe(name, principal));
+  }
+
+  // Any valid key reaches the handler: the service checks tools:invoke itself so that a denied
+  // call is audited as a `tool.invoke` like every other one.
+  @Post(':name')
+  @RequireScopes()
+  @ApiOperation({ summary: "Call a tool: 200 when it ended within its wait, 202 while it still runs; dryRun validates and plans only" })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same arguments returns the first execution (kept >= 24 h)' })
+  @ApiResponse({
+    status: 200,
+    description: 'ended within the wait (ToolCallResult), dry run (DryRunResult) or a built-in tool (BuiltInResult)',
+    schema: { oneOf: [ToolCallResultDto, DryRunResultDto, BuiltInResultDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
+  })
+  @ApiOk(ToolCallResultDto, 202, 'still running when the wait ran out: follow executionId')
+  @ApiErrors(400, 401, 403, 404, 409, 413, 415)
+  async invoke(
+    @Param('name') name: string,
+    @Body() body: InvokeToolDto | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Headers('user-agent') userAgent: string | undefined,
+    @CurrentPrincipal() principal: Principal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ToolCallResultDto | DryRunResultDto | BuiltInResultDto> {
+    const waitMs = parseWaitMs(body?.wait, MAX_TOOL_WAIT_MS) ?? undefined;
+    assertIdempotencyKey(idempotencyKey);
+    // A client that hangs up stops the wait (the execution itself keeps running).
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const result = await this.engine.engine.tools.invoke(
+      name,
+      { inputs: body?.inputs, dryRun: body?.dryRun, waitMs, idempotencyKey, transport: 'rest', client: userAgent ?? null, signal: gone.signal },
+      principal,
+    );
+    const { status, body: answer } = present(result);
+    reply.status(status);
+    return answer;
+  }
+}
