@@ -317,8 +317,12 @@ describe('GET /api/v1/tools (list)', () => {
     const fast = (await call('GET', `/api/v1/tools/${T.fast.name}`)).body;
     expect(fast.outputSchema).toBeTypeOf('object');
     expect(fast.outputSchema.type).toBe('object');
-    expect(fast.outputSchema.properties.total).toMatchObject({ type: 'integer', description: 'Twice the limit' });
-    expect(fast.outputSchema.properties.echo).toMatchObject({ type: 'string' });
+    // docs/tools.md: the outputSchema describes the whole answer; `outputs` holds the declared outputs
+    const outputs = fast.outputSchema.properties.outputs;
+    expect(outputs.type).toBe('object');
+    expect(outputs.properties.total).toMatchObject({ type: 'integer', description: 'Twice the limit' });
+    expect(outputs.properties.echo).toMatchObject({ type: 'string' });
+    expect(Object.keys(outputs.properties).sort()).toEqual(['echo', 'total']);
     checkObjectSchema(fast.outputSchema, 'fast outputSchema');
     const noout = await call('GET', `/api/v1/tools/${T.noout.name}`);
     expect(noout.status, noout.text).toBe(200);
@@ -433,10 +437,12 @@ describe('POST /api/v1/tools/:name (invoke)', () => {
     expect(res.body.outputs).toEqual({ total: 20, echo: 'hello' });
     expect(typeof res.body.durationMs).toBe('number');
     expect(res.body.durationMs).toBeGreaterThanOrEqual(0);
-    // the outputs match the declared outputSchema
+    // the answer matches the declared outputSchema (which documents error as absent rather than null)
     const descriptor = (await call('GET', `/api/v1/tools/${T.fast.name}`)).body;
     const validate = newAjv().compile(descriptor.outputSchema);
-    expect(validate(res.body.outputs), JSON.stringify(validate.errors)).toBe(true);
+    const answer = Object.fromEntries(Object.entries(res.body).filter(([, v]) => v !== null));
+    expect(validate(answer), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...answer, outputs: { total: 'twenty', echo: 'hello' } })).toBe(false);
 
     const execution = await call('GET', `/api/v1/executions/${res.body.executionId}`);
     expect(execution.status, execution.text).toBe(200);
@@ -620,16 +626,18 @@ describe('built-in tools over REST', () => {
   it('dry_run_tool validates arguments for a tool and plans, creating nothing', async () => {
     const descriptor = await call('GET', '/api/v1/tools/dry_run_tool', keys.invokeOnly.key);
     expect(descriptor.status, descriptor.text).toBe(200);
-    const props = Object.keys(descriptor.body.inputSchema.properties ?? {});
-    // the argument names are the implementation's: the tool name and its arguments
-    const nameProp = props.find((p) => /name|tool/i.test(p));
-    const argsProp = props.find((p) => /arg|input/i.test(p));
-    expect(nameProp, JSON.stringify(descriptor.body.inputSchema)).toBeTruthy();
-    expect(argsProp, JSON.stringify(descriptor.body.inputSchema)).toBeTruthy();
-    const res = await invoke('dry_run_tool', { inputs: { [nameProp!]: T.dry.name, [argsProp!]: { day: '2026-02-03' } } }, keys.invokeOnly.key);
+    // docs/tools.md: arguments `tool`, `inputs?`
+    expect(Object.keys(descriptor.body.inputSchema.properties).sort()).toEqual(['inputs', 'tool']);
+    expect(descriptor.body.inputSchema.required).toEqual(['tool']);
+    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-02-03' } } }, keys.invokeOnly.key);
     expect(res.status, res.text).toBe(200);
-    expect(JSON.stringify(res.body)).toContain('2026-02-03T00:00:00.000Z');
-    expect(JSON.stringify(res.body)).toContain(T.dry.wf);
+    expect(res.body.status).toBe('OK');
+    expect(JSON.stringify(res.body.result)).toContain('2026-02-03T00:00:00.000Z');
+    expect(JSON.stringify(res.body.result)).toContain(T.dry.wf);
+    expect(await executionsOf(T.dry.wf)).toEqual([]);
+    // a tool the key cannot see is unknown to dry_run_tool as well
+    const hidden = await invoke('dry_run_tool', { inputs: { tool: T.bfast.name } }, keys.nsA.key);
+    expect(hidden.status, hidden.text).toBe(404);
     expect(await executionsOf(T.dry.wf)).toEqual([]);
   });
 });
@@ -829,7 +837,8 @@ describe('argument values never reach a log line or the audit trail', () => {
     expect((await invoke(T.secret.name, { inputs: { token: VALUE } }, keys.noInvoke.key, h)).status).toBe(403);
     expect((await invoke(`tt_secrte_${S}`, { inputs: { token: VALUE } }, keys.invokeOnly.key, h)).status).toBe(404);
     expect((await invoke(T.bfast.name, { inputs: { token: VALUE } }, keys.nsA.key, h)).status).toBe(404);
-    expect((await invoke('dry_run_tool', { inputs: { tool: T.secret.name, name: T.secret.name, arguments: { token: VALUE }, inputs: { token: VALUE } } }, keys.invokeOnly.key, h)).status).toBeLessThan(500);
+    expect((await invoke('dry_run_tool', { inputs: { tool: T.secret.name, inputs: { token: VALUE } } }, keys.invokeOnly.key, h)).status).toBe(200);
+    expect((await invoke('dry_run_tool', { inputs: { tool: T.secret.name, inputs: { count: VALUE } } }, keys.invokeOnly.key, h)).status).toBeLessThan(500);
 
     // at least the seven calls that reach the tool service are audited; then flush and read everything
     await waitForAudit(server, 'action=tool.invoke', (all) => all.filter((e) => e.details?.client === ua).length >= 7);
