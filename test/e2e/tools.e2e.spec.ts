@@ -365,6 +365,19 @@ describe('GET /api/v1/tools (list)', () => {
     expectError(await call('GET', '/api/v1/tools?bogus=1'), 400, 'VALIDATION_ERROR');
   });
 
+  it('hasMore counts the built-ins too: a key with four built-ins and no workflow tool, limit 2', async () => {
+    const lonely = await createKey(server, { scopes: ['tools:invoke', 'executions:read', 'executions:write', 'logs:read'], namespaces: ['nobody.here'] });
+    const all = await listAll(lonely.key);
+    expect(names(all).sort()).toEqual([...BUILTINS].sort());
+    const first = await call('GET', '/api/v1/tools?limit=2', lonely.key);
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.items.length).toBe(2);
+    expect(first.body.hasMore, first.text).toBe(true);
+    const second = await call('GET', '/api/v1/tools?limit=2&offset=2', lonely.key);
+    expect(second.body.items.map((t: any) => t.name)).toEqual(names(all).slice(2, 4));
+    expect(second.body.hasMore, second.text).toBe(false);
+  });
+
   it('?namespace=x lists only the workflow tools of namespace x', async () => {
     const b = await listAll(undefined, `&namespace=${NS_B}`);
     expect(names(b).sort()).toEqual([T.bfast.name, T.reporx.name].sort());
@@ -597,7 +610,13 @@ describe('built-in tools over REST', () => {
     const res = await invoke('get_execution', { inputs: { executionId: run.body.executionId } }, keys.invokeRead.key);
     expect(res.status, res.text).toBe(200);
     expect(res.body.status).toBe('OK');
-    expect(res.body.result).toMatchObject({ id: run.body.executionId, workflowId: T.noout.wf, state: 'SUCCESS' });
+    // docs/tools.md: status, outputs, workflowOutputs, error, timeline, task runs
+    expect(res.body.result).toMatchObject({ executionId: run.body.executionId, workflowId: T.noout.wf, namespace: NS_A, status: 'SUCCESS' });
+    expect(res.body.result.outputs.t).toMatchObject({ x: 42 });
+    expect(res.body.result.taskRuns.map((r: any) => r.taskId).sort()).toEqual(['say', 't']);
+    const descriptor = await call('GET', '/api/v1/tools/get_execution', keys.invokeRead.key);
+    const validate = newAjv().compile(descriptor.body.outputSchema);
+    expect(validate(res.body.result), JSON.stringify(validate.errors)).toBe(true);
   });
 
   it('get_execution of an unknown execution → 404 NOT_FOUND', async () => {
@@ -606,10 +625,18 @@ describe('built-in tools over REST', () => {
 
   it('get_execution_logs returns the execution\'s log lines', async () => {
     const run = await invoke(T.noout.name, {});
-    const res = await invoke('get_execution_logs', { inputs: { executionId: run.body.executionId } }, keys.invokeAll.key);
-    expect(res.status, res.text).toBe(200);
-    expect(res.body.status).toBe('OK');
-    expect(JSON.stringify(res.body.result)).toContain('done');
+    expect(run.body.status).toBe('SUCCESS');
+    // log lines are written in batches: poll
+    let res: TestResponse | undefined;
+    for (let i = 0; i < 100; i++) {
+      res = await invoke('get_execution_logs', { inputs: { executionId: run.body.executionId } }, keys.invokeAll.key);
+      if (res.status !== 200 || res.body.result.lines.length > 0) break;
+      await sleep(50);
+    }
+    expect(res!.status, res!.text).toBe(200);
+    expect(res!.body.status).toBe('OK');
+    expect(res!.body.result.executionId).toBe(run.body.executionId);
+    expect(res!.body.result.lines.map((l: any) => l.message)).toContain('done');
   });
 
   it('cancel_execution cancels a running one; a finished one → 409 EXECUTION_FINISHED', async () => {
@@ -621,6 +648,16 @@ describe('built-in tools over REST', () => {
     const done = await waitFor(server, slow.body.executionId, (e) => e.state === 'CANCELLED' || e.state === 'SUCCESS', 15_000);
     expect(done.state).toBe('CANCELLED');
     expectError(await invoke('cancel_execution', { inputs: { executionId: slow.body.executionId } }, keys.invokeAll.key), 409, 'EXECUTION_FINISHED');
+  });
+
+  it('dry_run_tool on a built-in does not run it (dry-running cancel_execution cancels nothing)', async () => {
+    const slow = await invoke(T.slow.name, { wait: '100ms' });
+    expect(slow.status, slow.text).toBe(202);
+    const res = await invoke('dry_run_tool', { inputs: { tool: 'cancel_execution', inputs: { executionId: slow.body.executionId } } }, keys.invokeAll.key);
+    expect(res.status, res.text).toBeLessThan(500);
+    // whatever the answer, the execution must not have been cancelled by a dry run
+    const done = await waitFor(server, slow.body.executionId, (e) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(e.state), 15_000);
+    expect(done.state, 'dry_run_tool {tool: cancel_execution} cancelled the execution').toBe('SUCCESS');
   });
 
   it('dry_run_tool validates arguments for a tool and plans, creating nothing', async () => {
@@ -814,6 +851,22 @@ describe('audit: one tool.invoke event per invocation', () => {
     const hidden = by(T.bfast.name, keys.nsA.prefix);
     expect(hidden.length).toBe(1);
     expect(hidden[0].outcome).toBe('denied');
+  });
+
+  it('a built-in call is one event too (dry_run_tool of a workflow tool: one tool.invoke, not two)', async () => {
+    const ua = `tools-e2e/${S} (audit built-in)`;
+    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-01-01' } } }, keys.invokeOnly.key, { 'user-agent': ua });
+    expect(res.status, res.text).toBe(200);
+    const run = await invoke(T.noout.name, {}, keys.invokeRead.key);
+    const got = await invoke('get_execution', { inputs: { executionId: run.body.executionId } }, keys.invokeRead.key, { 'user-agent': ua });
+    expect(got.status, got.text).toBe(200);
+    await eventsFor(ua, 2);
+    await sleep(300); // a second event for the same call would be in the same batch or the next
+    const events = await eventsFor(ua, 2);
+    expect(events.map((e) => `${e.resourceId}:${e.outcome}`).sort(), JSON.stringify(events, null, 1)).toEqual(['dry_run_tool:success', 'get_execution:success']);
+    const getEvent = events.find((e) => e.resourceId === 'get_execution');
+    expect(getEvent.details.executionId).toBe(run.body.executionId);
+    expect(getEvent.actor).toBe(keys.invokeRead.prefix);
   });
 });
 
