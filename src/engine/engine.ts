@@ -5,6 +5,7 @@ import { StaticKeySet } from './access/static-keys';
 import type { ExpressionLimits } from './expressions';
 import type { Caller } from './access/scopes';
 import { testCrashHook } from './runtime/crash-loop';
+import { testClock, testHostname } from './runtime/test-hooks';
 import { ExecutionService } from './runtime/executions';
 import type { RunnerDeps } from './runtime/execution-runner';
 import { LogWriter } from './runtime/log-writer';
@@ -108,6 +109,8 @@ export class Engine {
       },
       events: this.events,
     });
+    const env = options.env ?? process.env;
+    const clock = testClock(env) ?? Date.now;
     const deps: RunnerDeps = {
       store,
       tasks: builtInTaskTypes(),
@@ -117,8 +120,8 @@ export class Engine {
       logger: this.logger,
       maxOutputBytes: options.maxOutputBytes,
       expressionLimits: options.expressions,
-      now: Date.now,
-      crashHook: testCrashHook(options.env ?? process.env),
+      now: clock,
+      crashHook: testCrashHook(env),
       subflows: undefined as never, // set below: the service is also the subflow launcher
       loadDefinition: (id, revision) => this.workflows.definitionOf(id, revision),
       events: this.events,
@@ -132,6 +135,8 @@ export class Engine {
         leaseMs: options.leaseMs,
         heartbeatMs: options.heartbeatMs,
         crashLoopLimit: options.crashLoopLimit,
+        now: clock,
+        host: testHostname(env),
       },
       this.logger,
       (id) => this.executions.notifyFinished(id),
@@ -167,6 +172,7 @@ export class Engine {
       migrate: options.migrate ?? true,
       pool: options.databasePool,
       statementTimeoutMs: options.statementTimeoutMs,
+      log: (level, message) => (options.logger ?? silentLogger)[level]({ component: 'database' }, message),
     });
     const engine = new Engine(store, options, secrets);
     engine.stateValue = 'ready';

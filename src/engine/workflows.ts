@@ -6,7 +6,9 @@ import type { Caller } from './access/scopes';
 import type { SecretGrants } from './dsl/parse-workflow';
 import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
 import { InvalidWorkflowError, NotFoundError, ValidationError, WorkflowIdMismatchError } from './errors';
-import type { Page, StateStore, WorkflowRecord, WorkflowSummary } from './store/state-store';
+import { ToolNameConflictError, type Page, type StateStore, type WorkflowRecord, type WorkflowSummary } from './store/state-store';
+import { DEFAULT_MAX_ALIAS_COUNT, DEFAULT_MAX_DEPTH } from './dsl/parse-workflow';
+import { loadYaml } from './dsl/yaml-source';
 
 export interface WorkflowListOptions {
   limit: number;
@@ -39,6 +41,24 @@ export function assertWorkflowId(id: string, field = 'id'): void {
       { field, message: 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$ (letters, digits, dot, underscore, dash; at most 100 characters)' },
     ]);
   }
+}
+
+/**
+ * A tool name another workflow holds, as a diagnostic like any other DSL rule: at `tool.name`, or
+ * at `tool` when the name is the defaulted workflow id. The line is looked up only on this path
+ * (the source is parsed again, which costs what the apply's parse did). The other workflow is
+ * named only when the caller may see it: otherwise the name is just taken.
+ */
+function toolNameTaken(source: string, conflict: ToolNameConflictError, scope: NamespaceScope): InvalidWorkflowError {
+  const loaded = loadYaml(source, { maxDepth: DEFAULT_MAX_DEPTH, maxAliasCount: DEFAULT_MAX_ALIAS_COUNT });
+  const root = loaded.value as { tool?: { name?: unknown } } | undefined;
+  const explicit = root?.tool?.name != null;
+  const path = explicit ? ['tool', 'name'] : ['tool'];
+  const holder = conflict.holder && namespaceAllowed(conflict.holder.namespace, scope) ? ` by workflow '${conflict.holder.id}'` : ' by another workflow';
+  const fix = explicit ? 'choose another tool.name' : 'set tool.name (the default is the workflow id)';
+  return new InvalidWorkflowError([
+    { path: path.join('.'), message: `tool name '${conflict.toolName}' is already used${holder}; tool names are unique across workflows: ${fix}`, line: loaded.locate(path) },
+  ]);
 }
 
 /**
@@ -118,18 +138,26 @@ export class WorkflowCatalog {
       const current = await this.store.getWorkflowSummary(definition.id);
       if (current && !namespaceAllowed(current.namespace, scope)) throw new NotFoundError('workflow', definition.id);
     }
-    const applied = await this.store.applyWorkflow({
-      id: definition.id,
-      namespace: definition.namespace,
-      description: definition.description,
-      source,
-      get definition() {
-        return result.definition;
-      },
-      definitionJson: result.definitionJson,
-      triggers: definition.triggers,
-      now: this.now(),
-    });
+    const toolName = definition.tool?.name ?? null;
+    let applied: { workflow: WorkflowRecord; created: boolean };
+    try {
+      applied = await this.store.applyWorkflow({
+        id: definition.id,
+        namespace: definition.namespace,
+        description: definition.description,
+        source,
+        get definition() {
+          return result.definition;
+        },
+        definitionJson: result.definitionJson,
+        triggers: definition.triggers,
+        toolName,
+        now: this.now(),
+      });
+    } catch (error) {
+      if (error instanceof ToolNameConflictError) throw toolNameTaken(source, error, scope);
+      throw error;
+    }
     if (result.definitionJson !== undefined) await nextTurn();
     this.audit?.record(caller, {
       action: 'workflow.apply',

@@ -23,6 +23,7 @@ export const EXECUTION_FIELDS = [
   'state',
   'trigger',
   'workflowId',
+  'workflowOutputs',
 ];
 
 export const TASK_RUN_FIELDS = ['attempt', 'durationMs', 'endedAt', 'error', 'id', 'iteration', 'outputs', 'parentTaskRunId', 'startedAt', 'state', 'taskId'];

@@ -150,6 +150,8 @@ describe('normalization', () => {
       ],
       errors: [{ ...common, id: 'alert', type: 'log', level: 'error', message: 'failed: {{ error.message }}' }],
       triggers: [{ id: 'nightly', type: 'schedule', cron: '0 2 * * *', timezone: 'UTC', inputs: { day: 'today' } }],
+      outputs: [],
+      tool: null,
     });
   });
 
@@ -167,7 +169,54 @@ describe('normalization', () => {
       tasks: [{ id: 'hello', type: 'log', description: null, timeoutMs: null, retry: null, message: 'Hello', level: 'info' }],
       errors: [],
       triggers: [],
+      outputs: [],
+      tool: null,
     });
+  });
+
+  it('normalizes declared outputs, tool settings and a json input schema', () => {
+    const def = parseOk(fixture('valid', 'tool-with-outputs.yaml').source);
+    expect(def.outputs).toEqual([
+      { id: 'total', type: 'number', value: '{{ outputs.sum.total }}', description: 'Revenue' },
+      { id: 'top', type: 'json', value: '{{ outputs.sum.top }}', description: null },
+      { id: 'nested', type: 'integer', value: '{{ outputs.inner.n }}', description: null },
+      { id: 'day', type: 'datetime', value: '{{ inputs.day }}', description: null },
+      { id: 'label', type: 'string', value: 'top {{ inputs.limit }}', description: null },
+    ]);
+    expect(def.tool).toEqual({
+      name: 'sales_summary',
+      title: 'Sales summary',
+      description: 'Totals one day of sales and lists the top products',
+      annotations: { title: 'Sales', readOnlyHint: true, idempotentHint: true, destructiveHint: false, openWorldHint: false },
+      waitMs: 30_000,
+    });
+    expect(def.inputs[0]).toEqual({ id: 'day', type: 'datetime', required: true, description: 'The day to total (UTC)' });
+    expect(def.inputs[2].schema).toEqual({
+      type: 'object',
+      properties: { category: { type: 'string', pattern: '^[a-z]+$' } },
+      required: ['category'],
+      additionalProperties: false,
+    });
+  });
+
+  it('defaults the tool name to the workflow id and its description to the workflow description', () => {
+    expect(parseOk(fixture('valid', 'tool-defaults.yaml').source).tool).toEqual({
+      name: 'ping-tool',
+      title: null,
+      description: 'Answers pong',
+      annotations: {},
+      waitMs: 30_000,
+    });
+    // an explicit null is "not set", as for every optional property
+    expect(parseOk('id: x\ntasks: [{id: t, type: log, message: hi}]\ntool:\n').tool).toBeNull();
+  });
+
+  it('refuses a json input schema larger than the size cap', () => {
+    const properties = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`field_${i}`, { type: 'string', description: 'x'.repeat(20) }]));
+    const source = `id: big\ninputs:\n  - id: p\n    type: json\n    schema: ${JSON.stringify({ type: 'object', properties })}\ntasks: [{id: t, type: log, message: hi}]\n`;
+    expect(diagnostics(parseWorkflow(source, { shellEnabled: false }))).toEqual([
+      expect.stringMatching(/^inputs\[0\]\.schema @5: is \d+ bytes encoded; a schema may be at most 65536$/),
+    ]);
   });
 
   it('normalizes nested containers, labels, headers, methods and retry defaults', () => {

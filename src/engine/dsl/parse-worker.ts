@@ -17,7 +17,7 @@ export type ParseReply =
   | { id: number; definitionJson: string; header: DefinitionHeader }
   | { id: number; error: string };
 
-export type DefinitionHeader = Pick<WorkflowDefinition, 'id' | 'namespace' | 'description' | 'triggers'>;
+export type DefinitionHeader = Pick<WorkflowDefinition, 'id' | 'namespace' | 'description' | 'triggers' | 'tool'>;
 
 /** Worker thread entry: parses workflows off the main thread (see WorkflowParser). */
 parentPort?.on('message', ({ id, source, options }: ParseRequest) => {
@@ -25,8 +25,8 @@ parentPort?.on('message', ({ id, source, options }: ParseRequest) => {
   try {
     const result = parseWorkflow(source, options);
     if (result.ok) {
-      const { id: workflowId, namespace, description, triggers } = result.definition;
-      reply = { id, definitionJson: JSON.stringify(result.definition), header: { id: workflowId, namespace, description, triggers } };
+      const { id: workflowId, namespace, description, triggers, tool } = result.definition;
+      reply = { id, definitionJson: JSON.stringify(result.definition), header: { id: workflowId, namespace, description, triggers, tool } };
     } else {
       reply = { id, result };
     }

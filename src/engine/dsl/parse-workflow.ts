@@ -7,6 +7,7 @@ import {
   readDuration,
   readInteger,
   readMapping,
+  readNonEmptyString,
   readOneOf,
   readPattern,
   readPositiveInteger,
@@ -20,12 +21,18 @@ import { COMMON_TASK_PROPERTIES, TASK_TYPE_SPECS, type ListMode } from './task-t
 import { checkCondition, checkTemplates as checkExpressionSyntax, collectReferences } from '../expressions';
 import { findReferences, scanTemplates, type OutputReference } from './templates';
 import {
+  DEFAULT_TOOL_WAIT_MS,
   INPUT_TYPES,
+  MAX_TOOL_WAIT_MS,
   TASK_TYPES,
+  TOOL_NAME_PATTERN,
   WORKFLOW_ID_PATTERN,
   type Diagnostic,
   type InputDefinition,
   type InputType,
+  type OutputDefinition,
+  type ToolAnnotations,
+  type ToolSettings,
   type RetryPolicy,
   type TaskDefinition,
   type TaskTypeName,
@@ -34,6 +41,7 @@ import {
 } from './types';
 import { loadYaml } from './yaml-source';
 import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from './datetime';
+import { compileJsonSchema, describeSchemaError, type SchemaValidator } from './json-schema';
 
 export interface ParseOptions {
   /** shell tasks are refused unless the server enables them (engine.tasks.shell.enabled) */
@@ -84,8 +92,12 @@ export const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9_-]*[a-z0-9])?(\.[a-z0-9]([a-
 export const NAMESPACE_MAX_LENGTH = 200;
 export const DEFAULT_NAMESPACE = 'default';
 
-const TOP_LEVEL_PROPERTIES = ['id', 'namespace', 'description', 'labels', 'inputs', 'variables', 'timeout', 'concurrency', 'tasks', 'errors', 'triggers'];
-const INPUT_PROPERTIES = ['id', 'type', 'required', 'default', 'description'];
+const TOP_LEVEL_PROPERTIES = ['id', 'namespace', 'description', 'labels', 'inputs', 'variables', 'timeout', 'concurrency', 'tasks', 'errors', 'triggers', 'outputs', 'tool'];
+const INPUT_PROPERTIES = ['id', 'type', 'required', 'default', 'description', 'schema'];
+const OUTPUT_PROPERTIES = ['id', 'type', 'value', 'description'];
+const TOOL_PROPERTIES = ['name', 'title', 'description', 'annotations', 'wait'];
+const TOOL_ANNOTATION_HINTS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const;
+const TOOL_NAME_HINT = "tool names are 1-64 letters, digits, '_' or '-' (the names every LLM provider accepts)";
 const RETRY_PROPERTIES = ['maxAttempts', 'delay', 'backoff', 'maxDelay'];
 const TRIGGER_PROPERTIES = ['id', 'type', 'cron', 'timezone', 'inputs'];
 const TRIGGER_TYPES = ['schedule'] as const;
@@ -102,6 +114,13 @@ const readWorkflowId = readPattern(WORKFLOW_ID_PATTERN, "workflow ids are 1-100 
 const readTaskId = readPattern(TASK_ID_PATTERN, "task ids are 1-100 letters, digits, '_' or '-', starting with a letter");
 const readTriggerId = readPattern(WORKFLOW_ID_PATTERN, "trigger ids are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit");
 const readInputId = readPattern(INPUT_ID_PATTERN, "input ids are letters, digits and '_', not starting with a digit");
+const readOutputId = readPattern(INPUT_ID_PATTERN, "output ids are letters, digits and '_', not starting with a digit");
+const readToolName = readPattern(TOOL_NAME_PATTERN, TOOL_NAME_HINT);
+const readOutputValue: Reader<string> = (value, path, report) => {
+  if (typeof value === 'string') return value;
+  report(path, "must be a string: a template such as '{{ outputs.sum.total }}'");
+  return undefined;
+};
 const readNamespace: Reader<string> = (value, path, report) => {
   const text = readString(value, path, report);
   if (text === undefined) return undefined;
@@ -187,12 +206,17 @@ class WorkflowValidator {
     const tasks = 'tasks' in root ? this.taskList(root.tasks, ['tasks'], true) : { nodes: [], definitions: [] };
     const errors = root.errors == null ? { nodes: [], definitions: [] } : this.taskList(root.errors, ['errors'], false);
     const triggers = root.triggers == null ? [] : this.triggers(root.triggers, ['triggers']);
+    const outputs = root.outputs == null ? [] : this.outputs(root.outputs, ['outputs']);
+    const tool = root.tool == null ? null : this.tool(root.tool, ['tool'], id, description);
 
     if (this.taskCount > MAX_TASKS) {
       this.report(['tasks'], `too many tasks: ${this.taskCount} (at most ${MAX_TASKS} per workflow, nested tasks and errors included)`);
     }
     if (variables) this.scanValue(variables, ['variables'], { visibleOutputs: null, owner: { place: 'workflow variables' }, inLoop: false });
     this.checkReferences(tasks.nodes, errors.nodes);
+    // Declared outputs are computed once every task has succeeded: they see the whole main tree.
+    const outputScope: ExpressionScope = { visibleOutputs: new Set(tasks.nodes.flatMap((node) => node.subtreeIds)), owner: { place: 'workflow outputs' }, inLoop: false };
+    for (const output of outputs) this.checkTemplates(output.definition.value, output.path, outputScope);
     // An invalid namespace was reported already: checking secrets against it would say nothing.
     const secretNamespace = root.namespace == null ? DEFAULT_NAMESPACE : namespace;
     if (secretNamespace !== undefined) this.checkSecrets(secretNamespace);
@@ -209,6 +233,8 @@ class WorkflowValidator {
       tasks: tasks.definitions,
       errors: errors.definitions,
       triggers,
+      outputs: outputs.map((output) => output.definition),
+      tool,
     };
   }
 
@@ -246,13 +272,36 @@ class WorkflowValidator {
         required: this.optional(input, 'required', itemPath, readBoolean) ?? false,
         description: this.optional(input, 'description', itemPath, readString) ?? null,
       };
+      const schema = input.schema == null ? undefined : this.inputSchema(input.schema, type, [...itemPath, 'schema']);
+      if (schema) definition.schema = schema.value;
       if ('default' in input) {
         if (type !== undefined) this.checkInputDefault(input.default, type, [...itemPath, 'default']);
+        if (schema && input.default != null && !schema.validate(input.default)) {
+          this.report([...itemPath, 'default'], describeSchemaError(schema.validate.errors));
+        }
         definition.default = input.default;
       }
       inputs.push(definition);
     });
     return inputs;
+  }
+
+  /** A json input's JSON Schema: compiled now, so that an unusable one is an apply-time diagnostic. */
+  private inputSchema(value: unknown, type: InputType | undefined, path: Path): { value: Record<string, unknown>; validate: SchemaValidator } | undefined {
+    if (type !== undefined && type !== 'json') {
+      this.report(path, `only inputs of type 'json' take a schema (this input's type is '${type}'; its type already says what it accepts)`);
+      return undefined;
+    }
+    if (!isMapping(value)) {
+      this.report(path, 'must be a mapping: a JSON Schema (2020-12) such as {type: object, properties: {...}}');
+      return undefined;
+    }
+    const compiled = compileJsonSchema(value);
+    if (!compiled.ok) {
+      this.report(path, compiled.problem);
+      return undefined;
+    }
+    return { value, validate: compiled.validate };
   }
 
   private checkInputDefault(value: unknown, type: InputType, path: Path): void {
@@ -272,6 +321,65 @@ class WorkflowValidator {
     const first = seen.get(id);
     if (first) this.report([...path, 'id'], `duplicate ${what} id '${id}' (first defined at ${formatPath(first)})`);
     else seen.set(id, path);
+  }
+
+  // ---- declared outputs and tool --------------------------------------------------------
+
+  private outputs(value: unknown, path: Path): { definition: OutputDefinition; path: Path }[] {
+    const seen = new Map<string, Path>();
+    const outputs: { definition: OutputDefinition; path: Path }[] = [];
+    this.list(value, path, 'outputs').forEach((raw, index) => {
+      const itemPath = [...path, index];
+      const output = readProperties(raw, itemPath, this.report, OUTPUT_PROPERTIES, ['id', 'type', 'value']);
+      if (!output) return;
+      const id = this.required(output, 'id', itemPath, readOutputId);
+      if (id !== undefined) this.checkUnique(seen, id, itemPath, 'output');
+      const type = this.required(output, 'type', itemPath, readOneOf(INPUT_TYPES));
+      const valueText = this.required(output, 'value', itemPath, readOutputValue);
+      const description = this.optional(output, 'description', itemPath, readString) ?? null;
+      outputs.push({ definition: { id: id ?? '', type: type ?? 'string', value: valueText ?? '', description }, path: [...itemPath, 'value'] });
+    });
+    return outputs;
+  }
+
+  /** `tool:` with its defaults: the name is the workflow id, the description the workflow's. */
+  private tool(value: unknown, path: Path, workflowId: string | undefined, workflowDescription: string | undefined): ToolSettings | null {
+    if (!isMapping(value)) {
+      this.report(path, "must be a mapping (write 'tool: {}' to offer the workflow as a tool with the defaults)");
+      return null;
+    }
+    const raw = readProperties(value, path, this.report, TOOL_PROPERTIES, [])!;
+    let name = this.optional(raw, 'name', path, readToolName);
+    if (raw.name == null && workflowId !== undefined) {
+      if (TOOL_NAME_PATTERN.test(workflowId)) name = workflowId;
+      else this.report(path, `the workflow id '${workflowId}' is not a valid tool name (${TOOL_NAME_HINT}): set tool.name`);
+    }
+    const title = this.optional(raw, 'title', path, readString) ?? null;
+    const ownDescription = this.optional(raw, 'description', path, readNonEmptyString('must not be empty (or leave it out to use the workflow description)'));
+    const description = ownDescription ?? (workflowDescription?.trim() ? workflowDescription : undefined);
+    if (description === undefined && raw.description == null) {
+      this.report(path, "a tool needs a description, which agents read to decide when to call it: set tool.description or the workflow's description");
+    }
+    const annotations = raw.annotations == null ? {} : this.toolAnnotations(raw.annotations, [...path, 'annotations']);
+    let waitMs = this.optional(raw, 'wait', path, readDuration({ positive: true })) ?? DEFAULT_TOOL_WAIT_MS;
+    if (waitMs > MAX_TOOL_WAIT_MS) {
+      this.report([...path, 'wait'], `must be at most 5m (an invocation still running after that answers with its execution id)`);
+      waitMs = MAX_TOOL_WAIT_MS;
+    }
+    return { name: name ?? '', title, description: description ?? '', annotations, waitMs };
+  }
+
+  private toolAnnotations(value: unknown, path: Path): ToolAnnotations {
+    const raw = readProperties(value, path, this.report, ['title', ...TOOL_ANNOTATION_HINTS], []);
+    const annotations: ToolAnnotations = {};
+    if (!raw) return annotations;
+    const title = this.optional(raw, 'title', path, readString);
+    if (title !== undefined) annotations.title = title;
+    for (const hint of TOOL_ANNOTATION_HINTS) {
+      const flag = this.optional(raw, hint, path, readBoolean);
+      if (flag !== undefined) annotations[hint] = flag;
+    }
+    return annotations;
   }
 
   // ---- small top-level objects ----------------------------------------------------------
@@ -531,8 +639,11 @@ class WorkflowValidator {
     if (!this.taskIds.has(taskId)) {
       this.report(path, `expression references outputs of unknown task '${taskId}'`);
     } else if (!scope.visibleOutputs.has(taskId)) {
-      const owner = 'taskId' in scope.owner ? scope.owner.taskId : '?';
-      this.report(path, `expression references outputs of task '${taskId}', which cannot have run before task '${owner}'`);
+      if ('place' in scope.owner) {
+        this.report(path, `expression references outputs of task '${taskId}', which does not run before ${scope.owner.place} are computed (only the workflow's tasks do, not its errors tasks)`);
+        return;
+      }
+      this.report(path, `expression references outputs of task '${taskId}', which cannot have run before task '${scope.owner.taskId}'`);
     }
   }
 }

@@ -19,6 +19,7 @@ import type { CrashSite } from './crash-loop';
 import type { LogWriter } from './log-writer';
 import type { EngineEvents } from '../observer';
 import type { SecretStore } from './secrets';
+import { computeWorkflowOutputs } from './workflow-outputs';
 
 export interface SubflowLauncher {
   /** idempotent per `idempotencyKey`: a resumed parent finds the child it started before */
@@ -164,6 +165,7 @@ export class ExecutionRun {
         },
       };
       const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
+      let workflowOutputs: Record<string, unknown> | null = null;
       try {
         // no variables, nothing to render: nothing that could crash here
         if (Object.keys(definition.variables).length > 0) await this.markCrashSite({ taskId: null, attempt: null });
@@ -174,13 +176,14 @@ export class ExecutionRun {
           throw new TaskFailedError({ message: `variables: ${this.mask((error as Error).message)}`, taskId: null, kind: 'EXPRESSION_ERROR' });
         }
         await this.runSequence(definition.tasks, root);
+        workflowOutputs = this.declaredOutputs(definition);
       } catch (error) {
         const failure = this.failureOf(error);
         if (!failure) throw error;
         await this.runErrorHandlers(definition, failure);
         return (await this.finish('FAILED', failure)) ? 'FAILED' : 'LOST';
       }
-      return (await this.finish('SUCCESS', null)) ? 'SUCCESS' : 'LOST';
+      return (await this.finish('SUCCESS', null, workflowOutputs)) ? 'SUCCESS' : 'LOST';
     } catch (error) {
       const stop = error instanceof StopReason ? error : stopReasonOf(this.controller.signal);
       if (error instanceof LeaseLostError || stop?.kind === 'LEASE_LOST') return 'LOST';
@@ -231,14 +234,39 @@ export class ExecutionRun {
     }
   }
 
-  private async finish(state: 'SUCCESS' | 'FAILED' | 'CANCELLED', error: ExecutionError | null): Promise<boolean> {
+  /**
+   * Every task succeeded: the values of the declared `outputs:` (null when none are declared;
+   * revisions stored before outputs existed have no `outputs` at all). One that does not fit its
+   * type fails the execution like a failing task would, `errors` tasks included.
+   */
+  private declaredOutputs(definition: WorkflowDefinition): Record<string, unknown> | null {
+    const declared = definition.outputs ?? [];
+    if (declared.length === 0) return null;
+    const context = { ...this.base, outputs: this.outputs, error: null };
+    const result = computeWorkflowOutputs(declared, (template) => {
+      try {
+        return renderValue(template, context, this.renderOptions(null));
+      } catch (error) {
+        this.rethrowIfWorkflowTimedOut(error);
+        throw error;
+      }
+    });
+    if (!result.ok) throw new TaskFailedError({ message: this.mask(result.message), taskId: null, kind: 'OUTPUTS_INVALID' });
+    const size = JSON.stringify(result.values).length;
+    if (size > this.deps.maxOutputBytes) {
+      throw new TaskFailedError({ message: `the declared outputs are ${size} bytes; the limit is ${this.deps.maxOutputBytes} (engine.maxOutputBytes)`, taskId: null, kind: 'OUTPUTS_TOO_LARGE' });
+    }
+    return this.deps.secrets.masker.size > 0 ? (this.deps.secrets.masker.maskDeep(result.values) as Record<string, unknown>) : result.values;
+  }
+
+  private async finish(state: 'SUCCESS' | 'FAILED' | 'CANCELLED', error: ExecutionError | null, workflowOutputs: Record<string, unknown> | null = null): Promise<boolean> {
     const { deps } = this;
     // taskId → outputs, for the tasks that produced any (log, sleep... produce none)
     const produced = Object.fromEntries(Object.entries(this.outputs).filter(([, value]) => value !== null && value !== undefined));
     const outputs = this.deps.secrets.masker.size > 0 ? this.deps.secrets.masker.maskDeep(produced) : produced;
     if (error) error = { ...error, message: this.mask(error.message) };
     deps.logs.write(this.line(null, null, null, state === 'SUCCESS' ? 'INFO' : 'ERROR', `execution ${state}${error ? `: ${error.message}` : ''}`));
-    return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain());
+    return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain(), workflowOutputs);
   }
 
   /** Suspects only: what runs next, durable before it runs, so a crash-loop error can name it. */

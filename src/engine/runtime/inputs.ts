@@ -1,5 +1,6 @@
-import type { InputDefinition } from '../dsl/types';
+import type { InputDefinition, InputType } from '../dsl/types';
 import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from '../dsl/datetime';
+import { compileJsonSchema, describeSchemaError } from '../dsl/json-schema';
 
 export interface InputProblem {
   field: string;
@@ -9,8 +10,12 @@ export interface InputProblem {
 const MAX_INPUT_BYTES = 256 * 1024;
 const DECIMAL_NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
-function coerceOne(def: InputDefinition, value: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
-  switch (def.type) {
+/**
+ * Converts one value to a declared type (inputs and declared outputs share the rules): text is
+ * read where unambiguous ("42" → 42 for integer), anything else that does not fit is refused.
+ */
+export function coerceValue(type: InputType, value: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
+  switch (type) {
     case 'string':
       if (typeof value === 'string') return { ok: true, value };
       if (typeof value === 'number' || typeof value === 'boolean') return { ok: true, value: String(value) };
@@ -70,12 +75,30 @@ export function coerceInputs(
       else inputs[def.id] = null;
       continue;
     }
-    const result = coerceOne(def, provided[def.id]);
-    if (result.ok) inputs[def.id] = result.value;
-    else problems.push({ field: `inputs.${def.id}`, message: `${result.message} (type ${def.type})` });
+    const result = coerceValue(def.type, provided[def.id]);
+    if (!result.ok) {
+      problems.push({ field: `inputs.${def.id}`, message: `${result.message} (type ${def.type})` });
+      continue;
+    }
+    if (def.schema) {
+      const problem = schemaProblem(def.schema, result.value);
+      if (problem !== null) {
+        problems.push({ field: `inputs.${def.id}`, message: problem });
+        continue;
+      }
+    }
+    inputs[def.id] = result.value;
   }
   if (problems.length === 0 && JSON.stringify(inputs).length > MAX_INPUT_BYTES) {
     problems.push({ field: 'inputs', message: `inputs are larger than ${MAX_INPUT_BYTES} bytes` });
   }
   return problems.length ? { ok: false, problems } : { ok: true, inputs };
+}
+
+/** Null when `value` matches the input's JSON Schema, else what to fix. */
+function schemaProblem(schema: Record<string, unknown>, value: unknown): string | null {
+  // compiled at apply already; cached per distinct schema, so this is a lookup
+  const compiled = compileJsonSchema(schema);
+  if (!compiled.ok) return `cannot be checked: the input's schema ${compiled.problem}`;
+  return compiled.validate(value) ? null : describeSchemaError(compiled.validate.errors);
 }

@@ -15,11 +15,15 @@ export interface WorkerPoolOptions {
   heartbeatMs: number;
   /** process deaths without progress after which an execution ends FAILED (CRASH_LOOP) */
   crashLoopLimit: number;
+  /** this process's clock (default Date.now); on PostgreSQL leases use the database's instead */
+  now?: () => number;
+  /** the host part of the owner id (default os.hostname()) */
+  host?: string;
 }
 
 /** `host/pid/nonce`: unique per engine instance, and tells a restarted server which owners died on this host. */
-export function newOwnerId(): string {
-  return `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+export function newOwnerId(host = hostname()): string {
+  return `${host}/${process.pid}/${randomBytes(4).toString('hex')}`;
 }
 
 function processAlive(pid: number): boolean {
@@ -48,7 +52,7 @@ interface Running {
  * restarted single server), otherwise when its lease expires.
  */
 export class WorkerPool {
-  readonly owner = newOwnerId();
+  readonly owner: string;
   private readonly running = new Map<string, Running>();
   private claiming = false;
   private stopped = true;
@@ -71,7 +75,13 @@ export class WorkerPool {
     private readonly logger: EngineLogger,
     private readonly onFinished: (executionId: string, outcome: RunOutcome) => void,
     private readonly onCrashLoop: (execution: CrashLoopedExecution) => void = () => undefined,
-  ) {}
+  ) {
+    this.owner = newOwnerId(options.host);
+  }
+
+  private now(): number {
+    return this.options.now ? this.options.now() : Date.now();
+  }
 
   get activeCount(): number {
     return this.running.size;
@@ -142,7 +152,7 @@ export class WorkerPool {
         while (this.claiming && this.running.size < this.options.workers) {
           // One claim per free slot, issued together: on SQLite they share one group commit,
           // applied one after the other (each sees the previous, so concurrency limits hold).
-          const now = Date.now();
+          const now = this.now();
           const free = Math.min(this.options.workers - this.running.size, 32);
           // only the first claim of a batch may take a suspect, and only while none runs here
           const suspectAllowed = this.suspect === null || now - this.suspect.since >= this.options.leaseMs;
@@ -175,7 +185,7 @@ export class WorkerPool {
   private launch(execution: ExecutionRecord): void {
     const controller = new AbortController();
     const suspect = execution.crashRecoveries > 0;
-    if (suspect) this.suspect = { id: execution.id, since: Date.now() };
+    if (suspect) this.suspect = { id: execution.id, since: this.now() };
     const events = this.deps.events;
     if (execution.attempt === 1) events?.executionStarted(execution.workflowId);
     const clearSuspect = () => {
@@ -193,7 +203,7 @@ export class WorkerPool {
       })
       .then((outcome) => {
         if (outcome === 'SUCCESS' || outcome === 'FAILED' || outcome === 'CANCELLED') {
-          events?.executionFinished(execution.workflowId, outcome, execution.startedAt === null ? null : Date.now() - execution.startedAt);
+          events?.executionFinished(execution.workflowId, outcome, execution.startedAt === null ? null : this.now() - execution.startedAt);
         }
         if (suspect) clearSuspect();
         this.running.delete(execution.id);
@@ -207,7 +217,7 @@ export class WorkerPool {
   private async heartbeat(): Promise<void> {
     if (this.running.size === 0) return;
     try {
-      await this.store.executions.renewLeases(this.owner, Date.now() + this.options.leaseMs);
+      await this.store.executions.renewLeases(this.owner, this.options.leaseMs, this.now());
     } catch (error) {
       this.deps.events?.storeError('lease_renewal');
       this.logger.warn({ err: error }, 'lease renewal failed');
@@ -232,8 +242,8 @@ export class WorkerPool {
    */
   private async recover(): Promise<void> {
     try {
-      const now = Date.now();
-      const host = hostname();
+      const now = this.now();
+      const host = this.options.host ?? hostname();
       const { crashLoopLimit } = this.options;
       for (const owner of await this.store.executions.activeOwners()) {
         const [ownerHost, pid] = owner.split('/');

@@ -44,8 +44,9 @@ export interface NewExecution {
 /** A stored execution: what was inserted, plus its state machine and the owner's claim. */
 export interface ExecutionRecord extends NewExecution {
   state: ExecutionState;
+  /** taskId → that task's outputs */
   outputs: Record<string, unknown> | null;
-  /** the values of the workflow's declared `outputs:` (set when it ends SUCCESS and declares any) */
+  /** the values of the workflow's declared `outputs:` (outputId → value); null unless it succeeded with outputs declared */
   workflowOutputs: Record<string, unknown> | null;
   error: ExecutionError | null;
   history: { state: ExecutionState; at: number }[];

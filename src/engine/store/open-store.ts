@@ -16,6 +16,11 @@ export interface OpenStoreOptions {
   /** PostgreSQL: pool size (default 1..10) and `statement_timeout` per connection (0 = none) */
   pool?: { min: number; max: number };
   statementTimeoutMs?: number;
+  /**
+   * Where the driver's own messages go (knex prints connection errors with console.log, i.e. on
+   * stdout: that would corrupt `autokestra mcp`'s protocol stream and bypass the JSON logs).
+   */
+  log?: (level: 'warn' | 'error' | 'debug', message: string) => void;
 }
 
 /**
@@ -66,6 +71,16 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
     debug: false,
     allowGlobalContext: false,
   };
+  const sink = options.log ?? (() => undefined);
+  const log = (level: 'warn' | 'error' | 'debug', message: string) => sink(level, redactDatabaseSecrets(message, options.url));
+  const driverLog = {
+    log: {
+      warn: (message: unknown) => log('warn', String(message)),
+      error: (message: unknown) => log('error', String(message)),
+      debug: (message: unknown) => log('debug', String(message)),
+      deprecate: (method: unknown, alternative: unknown) => log('debug', `${String(method)} is deprecated, use ${String(alternative)}`),
+    },
+  };
   if (dialectOf(options.url) === 'postgresql') {
     // Loaded lazily so SQLite-only installs never touch the pg driver.
     const { PostgreSqlDriver } = await import('@mikro-orm/postgresql');
@@ -78,7 +93,7 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
       clientUrl: options.url,
       pool: { min: pool.min, max: pool.max },
       // pg sets it per connection at connect time: a runaway statement cannot hold a connection for ever
-      driverOptions: statementTimeout > 0 ? { connection: { statement_timeout: statementTimeout } } : {},
+      driverOptions: { ...driverLog, ...(statementTimeout > 0 ? { connection: { statement_timeout: statementTimeout } } : {}) },
     } as Options);
   }
   const busyTimeout = options.busyTimeoutMs ?? 10_000;
@@ -86,6 +101,7 @@ async function initOrm(options: OpenStoreOptions): Promise<MikroORM> {
     ...common,
     driver: BetterSqliteDriver,
     dbName: options.url,
+    driverOptions: driverLog,
     // One connection per process: SQLite has one writer anyway. WAL lets other processes read
     // while we write; busy_timeout makes a writer wait for another process instead of failing.
     pool: {

@@ -40,6 +40,13 @@ export interface ProgressOptions {
   resetCrashCount?: boolean;
 }
 
+/**
+ * PostgreSQL's clock in epoch milliseconds, read per statement (`clock_timestamp()`, not the
+ * transaction's start). Leases are granted and checked against it on PostgreSQL, so replicas
+ * whose clocks disagree still agree on who holds a lease.
+ */
+const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
 const LEVEL_NAMES = Object.fromEntries(Object.entries(LOG_LEVELS).map(([name, value]) => [value, name])) as Record<number, LogLevelName>;
 
 function toExecution(row: Row): ExecutionRecord {
@@ -53,6 +60,7 @@ function toExecution(row: Row): ExecutionRecord {
     labels: fromJson(row.labels),
     trigger: fromJson(row.trigger),
     outputs: row.outputs === null ? null : fromJson(row.outputs),
+    // undefined: a row read before the column existed (never after migrations), or a partial select
     workflowOutputs: row.workflow_outputs == null ? null : fromJson(row.workflow_outputs),
     error: row.error === null ? null : fromJson(row.error),
     history: fromJson(row.history),
@@ -295,11 +303,12 @@ export class SqlExecutionStore {
         // The caller's `now` was read before this claim waited for a connection and the lock:
         // start the clock here, so a run never starts before the one it waited for ended.
         const startedAt = Math.max(now, Date.now());
+        // The lease runs on the database's clock, from this moment (see DB_NOW_MS).
         const rows = await tx.all<Row>(
-          `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ?, attempt = attempt + 1,
+          `update executions set state = 'RUNNING', owner = ?, lease_expires_at = ${DB_NOW_MS} + ?, attempt = attempt + 1,
                   started_at = coalesce(started_at, ?), history = ${this.appendHistory()}
             where id = ? and state = 'QUEUED' returning *`,
-          [owner, leaseExpiresAt + (startedAt - now), startedAt, 'RUNNING', startedAt, candidate.id],
+          [owner, leaseExpiresAt - now, startedAt, 'RUNNING', startedAt, candidate.id],
         );
         return rows[0] ? { kind: 'claimed' as const, execution: toExecution(rows[0]) } : { kind: 'none' as const };
       });
@@ -310,9 +319,15 @@ export class SqlExecutionStore {
     return null;
   }
 
-  /** Heartbeat: extends the lease of everything this owner runs. */
-  renewLeases(owner: string, leaseExpiresAt: number): Promise<number> {
-    return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [leaseExpiresAt, owner]);
+  /**
+   * Heartbeat: extends the lease of everything this owner runs to `leaseMs` from now — the
+   * database's now on PostgreSQL, the caller's on SQLite (one host, one clock).
+   */
+  renewLeases(owner: string, leaseMs: number, now: number): Promise<number> {
+    if (this.db.dialect === 'postgresql') {
+      return this.db.run(`update executions set lease_expires_at = ${DB_NOW_MS} + ? where state in ${ACTIVE} and owner = ?`, [leaseMs, owner]);
+    }
+    return this.db.run(`update executions set lease_expires_at = ? where state in ${ACTIVE} and owner = ?`, [now + leaseMs, owner]);
   }
 
   /** Executions of this owner that someone asked to cancel (possibly through another process). */
@@ -338,8 +353,12 @@ export class SqlExecutionStore {
   async recoverAbandoned(now: number, options: { owner?: string; crashLoopLimit: number }): Promise<RecoveryResult> {
     const { owner, crashLoopLimit } = options;
     return this.db.transaction(async (tx) => {
-      const condition = owner !== undefined ? 'owner = ?' : 'lease_expires_at < ?';
-      const param = owner !== undefined ? owner : now;
+      // Expiry compares with the database's clock on PostgreSQL: a replica whose clock runs fast
+      // would otherwise take live leases, and one that runs slow would keep dead ones. The param
+      // is then a no-op placeholder so both conditions bind the same list.
+      const pgClock = this.db.dialect === 'postgresql';
+      const condition = owner !== undefined ? 'owner = ?' : pgClock ? `lease_expires_at < ${DB_NOW_MS} and ? = 0` : 'lease_expires_at < ?';
+      const param = owner !== undefined ? owner : pgClock ? 0 : now;
       const cancelled = await tx.all<{ id: string }>(
         `update executions set state = 'CANCELLED', ended_at = ?, owner = null, lease_expires_at = null,
                 error = ?, history = ${this.appendHistory()}
@@ -467,12 +486,25 @@ export class SqlExecutionStore {
     error: ExecutionError | null,
     now: number,
     lines: readonly NewLogLine[] = [],
+    /** the declared outputs' values (SUCCESS with `outputs:` declared), else null */
+    workflowOutputs: Record<string, unknown> | null = null,
   ): Promise<boolean> {
     const finish: SqlStatement = {
-      sql: `update executions set state = ?, outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
+      sql: `update executions set state = ?, outputs = ?, workflow_outputs = ?, error = ?, ended_at = ?, owner = null, lease_expires_at = null,
               history = ${this.appendHistory()}
         where id = ? and owner = ? and attempt = ? and state in ${ACTIVE}`,
-      params: [state, toJson(outputs), error === null ? null : toJson(error), now, state, now, fence.executionId, fence.owner, fence.attempt],
+      params: [
+        state,
+        toJson(outputs),
+        workflowOutputs === null ? null : toJson(workflowOutputs),
+        error === null ? null : toJson(error),
+        now,
+        state,
+        now,
+        fence.executionId,
+        fence.owner,
+        fence.attempt,
+      ],
     };
     const changes = await this.db.writeBatch([...this.logStatements(lines), finish]);
     return changes[changes.length - 1] > 0;

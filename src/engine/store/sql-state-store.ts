@@ -3,15 +3,16 @@ import { namespaceFilterSql } from './namespace-filter';
 import { fromJson, toJson, toMillis, type SqlClient, type SqlParam } from './sql-client';
 import { SqlExecutionStore } from './sql-execution-store';
 import { SqlAccessStore } from './sql-access-store';
-import type {
-  ApplyWorkflowCommand,
-  Page,
-  StateStore,
-  ToolWorkflow,
-  ToolWorkflowQuery,
-  WorkflowListQuery,
-  WorkflowRecord,
-  WorkflowSummary,
+import {
+  ToolNameConflictError,
+  type ApplyWorkflowCommand,
+  type Page,
+  type StateStore,
+  type ToolWorkflow,
+  type ToolWorkflowQuery,
+  type WorkflowListQuery,
+  type WorkflowRecord,
+  type WorkflowSummary,
 } from './state-store';
 
 interface WorkflowRow {
@@ -38,6 +39,15 @@ function toSummary(row: WorkflowRow): WorkflowSummary {
     createdAt: toMillis(row.created_at),
     updatedAt: toMillis(row.updated_at),
   };
+}
+
+/** The unique index on workflows.tool_name refused a write (SQLite and PostgreSQL report it differently). */
+function isToolNameConflict(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (e.code === '23505') return e.constraint === 'workflows_tool_name_unique' || message.includes('workflows_tool_name_unique');
+  return (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT') && message.includes('workflows.tool_name');
 }
 
 function toRecord(row: WorkflowRow): WorkflowRecord {
@@ -143,17 +153,30 @@ export class SqlStateStore implements StateStore {
     return { ...record, description: record.definition.description };
   }
 
-  applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+  async applyWorkflow(command: ApplyWorkflowCommand): Promise<{ workflow: WorkflowRecord; created: boolean }> {
+    const toolName = command.toolName !== undefined ? command.toolName : (command.definition.tool?.name ?? null);
+    try {
+      return await this.applyWorkflowOnce(command, toolName);
+    } catch (error) {
+      if (toolName === null || !isToolNameConflict(error)) throw error;
+      // The transaction is over (a PostgreSQL one is unusable after the violation): look the holder up now.
+      const holder = await this.db.get<{ id: string; namespace: string }>('select id, namespace from workflows where tool_name = ?', [toolName]);
+      throw new ToolNameConflictError(toolName, holder ? { id: holder.id, namespace: holder.namespace } : null);
+    }
+  }
+
+  private applyWorkflowOnce(command: ApplyWorkflowCommand, toolName: string | null): Promise<{ workflow: WorkflowRecord; created: boolean }> {
     // `definition` may decode lazily (a large one comes from the parser thread as JSON): not read here.
     const { id, namespace, description, source, now } = command;
     const definitionJson = command.definitionJson ?? toJson(command.definition);
     const triggers = command.triggers ?? command.definition.triggers;
     return this.db.transaction(async (tx) => {
       // The first statement writes, so SQLite takes its write lock before anything is read.
+      // tool_name is unique: a name another workflow holds fails this statement (or the insert).
       const bumped = await tx.all<{ revision: number }>(
         `update workflows set revision = revision + 1, namespace = ?, description = ?, source = ?,
-                definition = ?, updated_at = ? where id = ? returning revision`,
-        [namespace, description, source, definitionJson, now, id],
+                definition = ?, tool_name = ?, updated_at = ? where id = ? returning revision`,
+        [namespace, description, source, definitionJson, toolName, now, id],
       );
       let created = false;
       let revision: number;
@@ -167,9 +190,9 @@ export class SqlStateStore implements StateStore {
         revision = Number(previous?.max_revision ?? 0) + 1;
         created = true;
         await tx.run(
-          `insert into workflows (id, namespace, description, enabled, revision, source, definition, created_at, updated_at)
-           values (?, ?, ?, 1, ?, ?, ?, ?, ?)`,
-          [id, namespace, description, revision, source, definitionJson, now, now],
+          `insert into workflows (id, namespace, description, enabled, revision, source, definition, tool_name, created_at, updated_at)
+           values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+          [id, namespace, description, revision, source, definitionJson, toolName, now, now],
         );
       }
       await tx.run(

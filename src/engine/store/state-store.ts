@@ -61,7 +61,22 @@ export interface ApplyWorkflowCommand {
   definitionJson?: string;
   /** ... but these are (default: definition.triggers) */
   triggers?: WorkflowDefinition['triggers'];
+  /** workflows.tool_name (default: definition.tool?.name); null: not a tool */
+  toolName?: string | null;
   now: number;
+}
+
+/**
+ * An apply whose tool name another workflow holds (the unique index said so, which also settles
+ * two applies racing for one name). `holder` is that workflow, when it still exists.
+ */
+export class ToolNameConflictError extends Error {
+  constructor(
+    readonly toolName: string,
+    readonly holder: { id: string; namespace: string } | null,
+  ) {
+    super(`tool name '${toolName}' is already used by another workflow`);
+  }
 }
 
 /**

@@ -81,6 +81,13 @@ export class ExecutionDto {
   @ApiProperty({ enum: EXECUTION_STATES }) state: string;
   @ApiProperty({ type: 'object', additionalProperties: true }) inputs: Record<string, unknown>;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'taskId → that task’s outputs' }) outputs: Record<string, unknown> | null;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    nullable: true,
+    description: "the workflow's declared `outputs:` (output id → typed value), computed when the execution succeeds; null when the workflow declares none or the execution did not succeed",
+  })
+  workflowOutputs: Record<string, unknown> | null;
   @ApiProperty({ nullable: true, type: ExecutionErrorDto }) error: ExecutionErrorDto | null;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) labels: Record<string, string>;
   @ApiProperty({ type: 'object', additionalProperties: true, description: '{type: api|cli|schedule|subflow|tool, id?, tool?, transport?}' }) trigger: unknown;
@@ -100,6 +107,7 @@ export class ExecutionDto {
       state: e.state,
       inputs: e.inputs,
       outputs: e.outputs,
+      workflowOutputs: e.workflowOutputs ?? null,
       error: e.error,
       labels: e.labels,
       trigger: e.trigger,

@@ -5,6 +5,21 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import { Public } from '../../common/auth/decorators';
 import { EngineProvider } from '../engine/engine.provider';
 
+/**
+ * How long readiness waits for the database. A partition that drops packets makes a query hang
+ * (until the pool's acquire timeout, a minute): the probe must answer 503 on its own, well within
+ * a Kubernetes probe's default 1-s-plus-retries budget, rather than time out.
+ */
+const STORE_PING_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Kubernetes probes: public, never behind a key. */
 @ApiTags('health')
 @Public()
@@ -44,10 +59,10 @@ export class HealthController {
       async () => {
         const indicator = this.indicators.check('store');
         try {
-          await this.engine.getStateStore().ping();
+          await withTimeout(this.engine.getStateStore().ping(), STORE_PING_TIMEOUT_MS);
           return indicator.up({ dialect: this.engine.getStateStore().dialect });
         } catch {
-          return indicator.down({ message: 'the database does not answer' });
+          return indicator.down({ message: `the database does not answer (within ${STORE_PING_TIMEOUT_MS} ms)` });
         }
       },
       () => {
