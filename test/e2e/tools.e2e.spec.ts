@@ -359,10 +359,14 @@ describe('GET /api/v1/tools (list)', () => {
     expect(past.status).toBe(200);
     expect(past.body.items).toEqual([]);
     expect(past.body.hasMore).toBe(false);
-    expectError(await call('GET', '/api/v1/tools?limit=201'), 400, 'VALIDATION_ERROR');
-    expectError(await call('GET', '/api/v1/tools?limit=0'), 400, 'VALIDATION_ERROR');
-    expectError(await call('GET', '/api/v1/tools?offset=-1'), 400, 'VALIDATION_ERROR');
-    expectError(await call('GET', '/api/v1/tools?bogus=1'), 400, 'VALIDATION_ERROR');
+    const queries = ['limit=201', 'limit=0', 'offset=-1', 'limit=abc', 'bogus=1'];
+    const answers: string[] = [];
+    for (const q of queries) {
+      const res = await call('GET', `/api/v1/tools?${q}`);
+      answers.push(`${q}: ${res.status} ${res.body?.error?.code ?? `limit=${res.body?.limit}`}`);
+      if (res.status === 400) expectError(res, 400, 'VALIDATION_ERROR');
+    }
+    expect(answers).toEqual(queries.map((q) => `${q}: 400 VALIDATION_ERROR`));
   });
 
   it('hasMore counts the built-ins too: a key with four built-ins and no workflow tool, limit 2', async () => {
@@ -442,7 +446,7 @@ describe('GET /api/v1/tools/:name (describe) and suggestions', () => {
 // ---------------------------------------------------------------------------------------------
 describe('POST /api/v1/tools/:name (invoke)', () => {
   it('finished within the wait: 200 {executionId, status, outputs (declared), error, durationMs}', async () => {
-    const res = await invoke(T.fast.name, { inputs: { day: '2026-01-31', note: 'hello', payload: { k: 'v' } } });
+    const res = await invoke(T.fast.name, { inputs: { day: '2026-01-31T12:00:00+02:00', note: 'hello', payload: { k: 'v' } } });
     expect(res.status, res.text).toBe(200);
     expect(Object.keys(res.body).sort()).toEqual(RESULT_KEYS);
     expect(res.body.status).toBe('SUCCESS');
@@ -463,7 +467,7 @@ describe('POST /api/v1/tools/:name (invoke)', () => {
     expect(execution.body.state).toBe('SUCCESS');
     expect(execution.body.trigger).toMatchObject({ type: 'tool', tool: T.fast.name, transport: 'rest' });
     // coerced inputs, defaults filled (the same rules as triggers)
-    expect(execution.body.inputs).toMatchObject({ day: '2026-01-31T00:00:00.000Z', limit: 10, note: 'hello', flag: false, payload: { k: 'v' } });
+    expect(execution.body.inputs).toMatchObject({ day: '2026-01-31T10:00:00.000Z', limit: 10, note: 'hello', flag: false, payload: { k: 'v' } });
   });
 
   it('without outputs: declared, outputs are taskId → task outputs; no body at all is no inputs', async () => {
@@ -525,10 +529,19 @@ describe('POST /api/v1/tools/:name (invoke)', () => {
   });
 
   it('the body is validated: unknown field, bad wait, non-object inputs → 400 VALIDATION_ERROR', async () => {
-    expectError(await invoke(T.noout.name, { inputs: {}, bogus: true }), 400, 'VALIDATION_ERROR');
-    expectError(await invoke(T.noout.name, { wait: 'five parsecs' }), 400, 'VALIDATION_ERROR');
-    expectError(await invoke(T.noout.name, { inputs: [1, 2] }), 400, 'VALIDATION_ERROR');
-    expectError(await invoke(T.noout.name, { dryRun: 'yes' }), 400, 'VALIDATION_ERROR');
+    const cases: [string, unknown][] = [
+      ['unknown body field', { inputs: {}, bogus: true }],
+      ['bad wait', { wait: 'five parsecs' }],
+      ['inputs an array', { inputs: [1, 2] }],
+      ['dryRun a string', { dryRun: 'yes' }],
+      ['wait a number', { wait: 5 }],
+    ];
+    const answers: string[] = [];
+    for (const [label, body] of cases) {
+      const res = await invoke(T.noout.name, body);
+      answers.push(`${label}: ${res.status} ${res.body?.error?.code ?? res.body?.status}`);
+    }
+    expect(answers).toEqual(cases.map(([label]) => `${label}: 400 VALIDATION_ERROR`));
   });
 
   it('413 on a body over server.bodyLimitBytes, 415 on a non-JSON body', async () => {
@@ -547,7 +560,7 @@ describe('POST /api/v1/tools/:name (invoke)', () => {
 // ---------------------------------------------------------------------------------------------
 describe('dryRun', () => {
   it('answers DRY_RUN with the coerced inputs (defaults filled) and the plan, and creates no execution', async () => {
-    const res = await invoke(T.dry.name, { inputs: { day: '2026-02-03' }, dryRun: true });
+    const res = await invoke(T.dry.name, { inputs: { day: '2026-02-03T00:00:00Z' }, dryRun: true });
     expect(res.status, res.text).toBe(200);
     expect(res.body.status).toBe('DRY_RUN');
     expect(res.body.inputs).toEqual({ day: '2026-02-03T00:00:00.000Z', limit: 7 });
@@ -563,7 +576,7 @@ describe('dryRun', () => {
     });
     expect(res.body).not.toHaveProperty('executionId');
     // a shorter wait the caller asks for is what the plan would use
-    const shorter = await invoke(T.dry.name, { inputs: { day: '2026-02-03' }, dryRun: true, wait: '500ms' });
+    const shorter = await invoke(T.dry.name, { inputs: { day: '2026-02-03T00:00:00Z' }, dryRun: true, wait: '500ms' });
     expect(shorter.status, shorter.text).toBe(200);
     expect(shorter.body.plan.waitMs).toBe(500);
     await sleep(300); // an execution, had one been created, would be listed by now
@@ -666,7 +679,7 @@ describe('built-in tools over REST', () => {
     // docs/tools.md: arguments `tool`, `inputs?`
     expect(Object.keys(descriptor.body.inputSchema.properties).sort()).toEqual(['inputs', 'tool']);
     expect(descriptor.body.inputSchema.required).toEqual(['tool']);
-    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-02-03' } } }, keys.invokeOnly.key);
+    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-02-03T00:00:00Z' } } }, keys.invokeOnly.key);
     expect(res.status, res.text).toBe(200);
     expect(res.body.status).toBe('OK');
     expect(JSON.stringify(res.body.result)).toContain('2026-02-03T00:00:00.000Z');
@@ -716,7 +729,7 @@ describe('scopes × namespaces', () => {
     const list = names(await listAll(keys.invokeOnly.key));
     expect(list).toContain('dry_run_tool');
     expect(list).not.toContain('get_execution');
-    const run = await invoke(T.fast.name, { inputs: { day: '2026-01-01', note: 'n' } }, keys.invokeOnly.key);
+    const run = await invoke(T.fast.name, { inputs: { day: '2026-01-01T00:00:00Z', note: 'n' } }, keys.invokeOnly.key);
     expect(run.status, run.text).toBe(200);
     expect(run.body.status).toBe('SUCCESS');
     const error = expectError(await invoke('get_execution', { inputs: { executionId: run.body.executionId } }, keys.invokeOnly.key), 404, 'NOT_FOUND');
@@ -774,7 +787,7 @@ describe('scopes × namespaces', () => {
     const a = await invoke(T.report.name, {});
     const got = await invoke('get_execution', { inputs: { executionId: a.body.executionId } }, keys.nsA.key);
     expect(got.status, got.text).toBe(200);
-    expect(got.body.result.id).toBe(a.body.executionId);
+    expect(got.body.result.executionId).toBe(a.body.executionId);
   });
 
   it('a key without tools:invoke → 403 FORBIDDEN on list, describe and invoke (and nothing runs)', async () => {
@@ -789,8 +802,9 @@ describe('scopes × namespaces', () => {
   });
 
   it('no key → 401', async () => {
-    expectError(await call('GET', '/api/v1/tools', undefined, { auth: false }), 401, 'UNAUTHORIZED');
-    expectError(await call('POST', `/api/v1/tools/${T.report.name}`, undefined, { auth: false, body: {} }), 401, 'UNAUTHORIZED');
+    expectError(await call('GET', '/api/v1/tools', undefined, { auth: false }), 401, 'MISSING_API_KEY');
+    expectError(await call('POST', `/api/v1/tools/${T.report.name}`, undefined, { auth: false, body: {} }), 401, 'MISSING_API_KEY');
+    expect(await executionsOf(T.report.wf).then((e) => e.filter((x) => x.trigger?.type !== 'tool'))).toEqual([]);
   });
 });
 
@@ -809,7 +823,7 @@ describe('audit: one tool.invoke event per invocation', () => {
     expect(ok.status, ok.text).toBe(200);
     const failed = await invoke(T.fail.name, {}, keys.invokeOnly.key, h);
     expect(failed.body.status).toBe('FAILED');
-    expect((await invoke(T.dry.name, { inputs: { day: '2026-01-01' }, dryRun: true }, keys.invokeOnly.key, h)).status).toBe(200);
+    expect((await invoke(T.dry.name, { inputs: { day: '2026-01-01T00:00:00Z' }, dryRun: true }, keys.invokeOnly.key, h)).status).toBe(200);
     expect((await invoke(T.dry.name, { inputs: {} }, keys.invokeOnly.key, h)).status).toBe(400);
     expect((await invoke(T.report.name, {}, keys.noInvoke.key, h)).status).toBe(403);
     expect((await invoke(`tt_nope_${S}`, {}, keys.invokeOnly.key, h)).status).toBe(404);
@@ -855,7 +869,7 @@ describe('audit: one tool.invoke event per invocation', () => {
 
   it('a built-in call is one event too (dry_run_tool of a workflow tool: one tool.invoke, not two)', async () => {
     const ua = `tools-e2e/${S} (audit built-in)`;
-    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-01-01' } } }, keys.invokeOnly.key, { 'user-agent': ua });
+    const res = await invoke('dry_run_tool', { inputs: { tool: T.dry.name, inputs: { day: '2026-01-01T00:00:00Z' } } }, keys.invokeOnly.key, { 'user-agent': ua });
     expect(res.status, res.text).toBe(200);
     const run = await invoke(T.noout.name, {}, keys.invokeRead.key);
     const got = await invoke('get_execution', { inputs: { executionId: run.body.executionId } }, keys.invokeRead.key, { 'user-agent': ua });
