@@ -1,7 +1,8 @@
 // npm run bench:tools — one 2-task tool (output + log) called three ways against one server, in
 // the same run: MCP `tools/call` (POST /mcp, JSON-RPC, stateless), REST `POST /api/v1/tools/:name`,
 // and the plain trigger `POST /api/v1/workflows/:id/executions?wait=5s` (the baseline: the same
-// execution without the tool surface). Prints req/s and p50/p99 each, and the ratios.
+// execution without the tool surface). Prints req/s and p50/p99 each (means over BENCH_ROUNDS
+// rounds of BENCH_SECONDS, default 2 x 10 s), and the ratios.
 // Direction (issue 8 §5): MCP >= 0.5 x the trigger.
 //
 // Every measured request must be answered 200 (finished within the wait): a 202 "still running"
@@ -21,6 +22,8 @@ const env = {
   BENCH_WORKERS: process.env.BENCH_WORKERS ?? '64',
 };
 
+/** measurements per target, in alternating order; the table shows their means */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const WORKFLOW = 'bench-tool';
 const TOOL = 'bench_tool';
 const yaml = [
@@ -102,13 +105,25 @@ try {
     if (!target.check(res.status, text)) throw new Error(`${target.title}: unexpected answer ${res.status} ${text.slice(0, 500)}`);
   }
   for (const target of targets) await measure('warmup', target, 2);
-  for (const target of targets) rows.push(await measure(target.title, target));
+  // Every call adds an execution: later measurements run on a bigger database. Rounds in
+  // alternating order (A B C, C B A, ...) spread that drift evenly over the three targets.
+  const runs = new Map(targets.map((t) => [t.title, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse();
+    for (const target of order) runs.get(target.title).push(await measure(target.title, target));
+  }
+  const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+  for (const target of targets) {
+    const r = runs.get(target.title);
+    rows.push({ title: target.title, rps: mean(r.map((x) => x.rps)), p50: Math.round(mean(r.map((x) => x.p50))), p99: Math.round(mean(r.map((x) => x.p99))) });
+  }
 } finally {
   await stopChild(ours.child);
 }
 
 printTable(rows);
 const [trigger, rest, mcp] = rows;
+console.log(`\n(means of ${ROUNDS} rounds of ${process.env.BENCH_SECONDS ?? 10} s each, 50 connections)`);
 console.log('');
 console.log(`ratio REST / trigger: ${(rest.rps / trigger.rps).toFixed(2)}`);
 console.log(`ratio MCP / trigger:  ${(mcp.rps / trigger.rps).toFixed(2)} (direction: >= 0.5)`);
