@@ -173,6 +173,17 @@ async function listAll(auth?: string, query = ''): Promise<any[]> {
 
 const names = (items: any[]) => items.map((t) => t.name);
 
+/** The id of the newest execution of a workflow, once there is one created in the last 5 s. */
+async function eventuallyNewestOf(workflowId: string): Promise<string> {
+  const since = new Date(Date.now() - 5000).toISOString();
+  for (let i = 0; i < 200; i++) {
+    const items = await executionsOf(workflowId);
+    if (items.length > 0 && items[0].createdAt >= since) return items[0].id;
+    await sleep(20);
+  }
+  throw new Error(`no new execution of ${workflowId}`);
+}
+
 async function executionsOf(workflowId: string): Promise<any[]> {
   const res = await server.request('GET', `/api/v1/executions?workflowId=${workflowId}&limit=500`);
   expect(res.status, res.text).toBe(200);
@@ -503,6 +514,20 @@ describe('POST /api/v1/tools/:name (invoke)', () => {
     expect(done.trigger).toMatchObject({ type: 'tool', tool: T.slow.name, transport: 'rest' });
   });
 
+  it('an execution cancelled during the wait answers 200 with status CANCELLED at once', async () => {
+    const pending = invoke(T.slow.name, { wait: '10s' });
+    const running = await waitFor(server, await eventuallyNewestOf(T.slow.wf), (e) => e.state === 'RUNNING', 5000);
+    const cancel = await server.request('POST', `/api/v1/executions/${running.id}/cancel`);
+    expect([200, 202], cancel.text).toContain(cancel.status);
+    const started = Date.now();
+    const res = await pending;
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.executionId).toBe(running.id);
+    expect(res.body.status).toBe('CANCELLED');
+    expect(res.body.error).toMatchObject({ kind: 'CANCELLED' });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('wait is clamped to the tool\'s own wait (1s tool, caller asks 20s → 202 after about 1 s)', async () => {
     const started = Date.now();
     const res = await invoke(T.clamp.name, { wait: '20s' });
@@ -608,6 +633,25 @@ describe('Idempotency-Key', () => {
     const other = await invoke(T.idem.name, { inputs: { n: 1 } }, undefined, { 'idempotency-key': `idem-${S}-2` });
     expect(other.status, other.text).toBe(200);
     expect(other.body.executionId).not.toBe(first.body.executionId);
+  });
+
+  it('a replay while the execution still runs answers 202 with the same executionId; the key is per tool', async () => {
+    const key = `idem-${S}-running`;
+    const first = await invoke(T.slow.name, { wait: '0s' }, undefined, { 'idempotency-key': key });
+    expect(first.status, first.text).toBe(202);
+    const again = await invoke(T.slow.name, { wait: '0s' }, undefined, { 'idempotency-key': key });
+    expect(again.status, again.text).toBe(202);
+    expect(again.body.executionId).toBe(first.body.executionId);
+    // the same key on another tool (another workflow) is another execution
+    const other = await invoke(T.noout.name, {}, undefined, { 'idempotency-key': key });
+    expect(other.status, other.text).toBe(200);
+    expect(other.body.executionId).not.toBe(first.body.executionId);
+    const done = await waitFor(server, first.body.executionId, (e) => e.state === 'SUCCESS', 15_000);
+    expect(done.state).toBe('SUCCESS');
+    // once finished, the replay answers the finished execution with 200
+    const late = await invoke(T.slow.name, { wait: '0s' }, undefined, { 'idempotency-key': key });
+    expect(late.status, late.text).toBe(200);
+    expect(late.body).toMatchObject({ executionId: first.body.executionId, status: 'SUCCESS' });
   });
 
   it('a bad Idempotency-Key is 400 VALIDATION_ERROR', async () => {
@@ -865,6 +909,13 @@ describe('audit: one tool.invoke event per invocation', () => {
     const hidden = by(T.bfast.name, keys.nsA.prefix);
     expect(hidden.length).toBe(1);
     expect(hidden[0].outcome).toBe('denied');
+    expect(hidden[0].namespace, 'a hidden tool\'s namespace is not recorded on the denial').toBeNull();
+
+    // the execution a tool call starts writes its usual execution.trigger event too
+    const triggers = await waitForAudit(server, 'action=execution.trigger', (items) => items.some((e) => e.resourceId === ok.body.executionId));
+    const trigger = triggers.find((e) => e.resourceId === ok.body.executionId);
+    expect(trigger, 'execution.trigger event of the tool call').toBeDefined();
+    expect(trigger.actor).toBe(keys.invokeOnly.prefix);
   });
 
   it('a built-in call is one event too (dry_run_tool of a workflow tool: one tool.invoke, not two)', async () => {
