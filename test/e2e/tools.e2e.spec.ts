@@ -11,7 +11,7 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, startTestServer, type RequestOptions, type TestResponse, type TestServer } from '../support/server';
 import { allAudit, createKey, dumpTable, expectForbidden, KEY_IN_TEXT, waitForAudit, type CreatedKey } from './access-helpers';
-import { expectError } from './helpers';
+import { expectClientError, expectError, rawRequest } from './helpers';
 import { waitFor } from './engine-helpers';
 
 let server: TestServer;
@@ -445,6 +445,16 @@ describe('GET /api/v1/tools/:name (describe) and suggestions', () => {
     expect(suggestions[0]).toBe(T.fast.name);
     const visible = names(await listAll());
     for (const s of suggestions) expect(visible).toContain(s);
+  });
+
+  it('odd names (too long, not in the name alphabet, encoded) are a 4xx in the error shape, never a 5xx', async () => {
+    for (const name of ['a'.repeat(300), 'bad name!', 'tt_fast_%00', '%2e%2e', 'ünïcode', `${T.fast.name}%2F..`]) {
+      const path = `/api/v1/tools/${name.includes('%') ? name : encodeURIComponent(name)}`;
+      const described = await rawRequest(server.url, 'GET', path, { headers: { authorization: `Bearer ${server.key}` } });
+      expectClientError(described, { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND' });
+      const invoked = await rawRequest(server.url, 'POST', path, { headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json' }, body: '{}' });
+      expectClientError(invoked, { 400: 'VALIDATION_ERROR', 404: 'NOT_FOUND' });
+    }
   });
 
   it('POST to an unknown tool is 404 with suggestions too', async () => {
