@@ -18,6 +18,7 @@ import { LogsModule } from './modules/logs/logs.module';
 import { ApiKeysModule } from './modules/api-keys/api-keys.module';
 import { AuditModule } from './modules/audit/audit.module';
 import { ToolsModule } from './modules/tools/tools.module';
+import { McpModule } from './modules/mcp/mcp.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -43,6 +44,7 @@ export class AppModule {
         ApiKeysModule,
         AuditModule,
         ToolsModule,
+        McpModule.register(config),
       ],
       providers: [
         { provide: APP_CONFIG, useValue: config },

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { CLI_PRINCIPAL } from './engine/access/api-keys';
 import { presentKeyRateLimit } from './engine/access/key-rate-limit';
-import { SCOPES } from './engine/access/scopes';
+import { hasScopes, SCOPES } from './engine/access/scopes';
 import { parseDurationMs } from './engine/dsl';
 import type { ApiKeyRecord } from './engine/store/sql-access-store';
 import type { AppConfig } from './common/config/config.schema';
@@ -15,6 +15,7 @@ import { EngineError } from './engine/errors';
 import { SecretsConfigError } from './engine/runtime/secrets';
 import { migrateDatabase, redactDatabaseSecrets } from './engine/store/open-store';
 import { VERSION } from './version';
+import { createRootLogger } from './common/logging';
 
 /** Errors a user can fix are printed as one clear message; exit code 2 for configuration. */
 function fail(error: unknown): never {
@@ -113,6 +114,53 @@ function parseRateLimitOption(value: string): { requests: number; window: string
   return { requests: Number(match[1]), window: match[2] };
 }
 
+/**
+ * `autokestra mcp`: the MCP tool server over stdio, on the configured database, for a local
+ * agent (Claude Desktop, Cursor, ...). stdout carries protocol messages only: every log line
+ * goes to stderr (fd 2). The key comes from AUTOKESTRA_API_KEY (never a command-line argument,
+ * which other users can read in the process list) and is checked again on every request.
+ */
+/** as serve's shutdown: a bounded wait for buffered log lines (shutdown.ts would load Nest) */
+const MCP_LOG_FLUSH_MS = 1000;
+
+async function mcpStdio(command: Command): Promise<void> {
+  const config = configFrom(command);
+  const presented = process.env.AUTOKESTRA_API_KEY?.trim();
+  if (!presented) {
+    throw new ConfigError(['autokestra mcp needs an API key holding tools:invoke in AUTOKESTRA_API_KEY (mint one with `autokestra api-keys create --scopes tools:invoke,executions:read`)']);
+  }
+  const logger = createRootLogger(config.logging.level, 2, { credentials: config.server.apiKeys });
+  const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: process.env });
+  logger.maskSecretsWith?.(engine.secrets.masker);
+  const stop = async (code: number) => {
+    await engine.shutdown().catch((error: unknown) => logger.error({ err: error }, 'engine shutdown failed'));
+    await logger.flushWithin?.(MCP_LOG_FLUSH_MS);
+    process.exit(code);
+  };
+  const authenticate = () => engine.apiKeys.authenticate(presented, null);
+  try {
+    const principal = await authenticate();
+    if (!hasScopes(principal, ['tools:invoke'])) {
+      process.stderr.write('autokestra mcp: the key in AUTOKESTRA_API_KEY lacks the tools:invoke scope\n');
+      return stop(1);
+    }
+  } catch (error) {
+    const message = error instanceof EngineError ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
+    process.stderr.write(`autokestra mcp: the key in AUTOKESTRA_API_KEY does not authenticate (${message})\n`);
+    return stop(1);
+  }
+  process.once('SIGTERM', () => void stop(0));
+  process.once('SIGINT', () => void stop(0));
+  // Runs the executions it starts (and any other queued work); schedules and retention stay
+  // with `serve`, so a desktop agent's process never fires a schedule twice.
+  engine.start({ schedules: false, retention: false });
+  logger.info({ version: VERSION, database: engine.getStateStore().dialect }, 'autokestra MCP server on stdio');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only this command needs the MCP SDK
+  const { serveStdio } = require('./mcp/stdio') as typeof import('./mcp/stdio.js');
+  await serveStdio({ tools: engine.tools, principal: authenticate, logger: engine.logger });
+  await stop(0);
+}
+
 export function buildCli(): Command {
   const program = new Command('autokestra')
     .description('Self-hosted workflow orchestration')
@@ -147,6 +195,11 @@ export function buildCli(): Command {
       });
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the database is up to date\n');
     });
+
+  program
+    .command('mcp')
+    .description('serve the MCP tools over stdio for a local agent (key in AUTOKESTRA_API_KEY; logs on stderr)')
+    .action((_opts, command: Command) => mcpStdio(command));
 
   const workflows = program.command('workflows').description('manage workflows (directly on the database, no HTTP)');
   workflows

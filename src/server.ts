@@ -22,6 +22,8 @@ import { Metrics } from './common/metrics/metrics';
 import { startMetricsListener, type MetricsListener } from './common/metrics/metrics-server';
 import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
 import { Engine } from './engine/engine';
+import { MCP_PATH } from './mcp/resource-metadata';
+import { mcpRequestPolicy } from './modules/mcp/mcp.module';
 import { dialectOf } from './engine/store/open-store';
 import { VERSION } from './version';
 
@@ -264,6 +266,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body),
   );
   const accessLog = logger.child({ component: 'http' });
+  const mcpPolicy = mcpRequestPolicy(config);
   // Security headers on every response; HSTS only when the request came over TLS (directly,
   // or per X-Forwarded-Proto from a trusted proxy): on plain HTTP it would be meaningless.
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -274,6 +277,15 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     if (problem !== null) {
       sendError(reply, request, new ApiError('VALIDATION_ERROR', problem), { error: () => undefined });
       return;
+    }
+    // DNS-rebinding defence for /mcp, before authentication: a browser page's request is
+    // refused whatever credentials it carries (src/mcp/request-policy.ts).
+    if (request.routeOptions.url === MCP_PATH) {
+      const refused = mcpPolicy.problem(request.headers);
+      if (refused !== null) {
+        sendError(reply, request, new ApiError('FORBIDDEN', refused), { error: () => undefined });
+        return;
+      }
     }
     done();
   });

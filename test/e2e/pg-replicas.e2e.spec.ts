@@ -48,8 +48,8 @@ interface Replica {
 let db: pg.Client;
 let replicas: Replica[] = [];
 
-async function spawnReplica(): Promise<Replica> {
-  const proc = await spawnServe({ AUTOKESTRA_CONFIG: CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: dbUrl, AUTOKESTRA_PORT: '0' });
+async function spawnReplica(env: Record<string, string> = {}): Promise<Replica> {
+  const proc = await spawnServe({ AUTOKESTRA_CONFIG: CONFIG, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: dbUrl, AUTOKESTRA_PORT: '0', ...env });
   children.add(proc.child);
   return { proc, api: httpClient(proc.url, key), pid: proc.child.pid! };
 }
@@ -203,7 +203,10 @@ triggers:
     expect(fires.rows[0].n).toBe(ticks.length);
   }, 30_000);
 
-  it('kill -9 of one replica mid-run: its executions finish on the others, completed tasks are not re-run, nothing is lost', async () => {
+  // The victim is a fourth replica that looks like another machine: another host name (so the
+  // survivors cannot see its pid is gone and only lease expiry recovers its work) and a clock 20 s
+  // fast (leases on its own clock would keep its dead executions for 22 s instead of 2).
+  it('kill -9 of a replica on "another host" with a fast clock: its executions are recovered by lease expiry within seconds and finish on the others, completed tasks are not re-run, nothing is lost', async () => {
     const wf = 'replicas-kill';
     await apply(
       replicas[0].api,
@@ -216,8 +219,8 @@ tasks:
 `,
     );
     const N = 600;
-    await triggerRoundRobin(replicas, wf, N);
-    const victim = replicas[2];
+    const victim = await spawnReplica({ AUTOKESTRA_TEST_HOSTNAME: 'replica-elsewhere', AUTOKESTRA_TEST_CLOCK_OFFSET_MS: '20000' });
+    await triggerRoundRobin([...replicas, victim], wf, N);
     // wait until the victim is in the middle of its share: tasks done, a sleep running
     const deadline = Date.now() + 20_000;
     let inFlight: string[] = [];
@@ -235,8 +238,17 @@ tasks:
       if (Date.now() > deadline) throw new Error('the victim never ran anything');
       await new Promise((r) => setTimeout(r, 20));
     }
+    const killedAt = Date.now();
     expect((await exitOf(victim.proc.child)).signal).toBe('SIGKILL');
-    const survivors = replicas.slice(0, 2);
+    const survivors = replicas;
+    // lease (2 s) + sweep interval (1 s) + load; a lease on the victim's clock would need 22 s
+    for (;;) {
+      const { rows } = await db.query(`select count(*)::int as n from executions where owner like $1`, [`%/${victim.pid}/%`]);
+      if (rows[0].n === 0) break;
+      if (Date.now() - killedAt > 15_000) throw new Error(`${rows[0].n} executions still owned by the dead replica after 15 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(Date.now() - killedAt).toBeLessThan(12_000);
 
     const counts = await waitAllTerminal(wf, N, 60_000);
     expect(counts).toEqual({ SUCCESS: N });
@@ -263,7 +275,10 @@ tasks:
     }
     const history = await replicas[0].api.request('GET', `/api/v1/executions/${inFlight[0]}`);
     expect(history.body.history.map((h: any) => h.state)).toEqual(['QUEUED', 'RUNNING', 'QUEUED', 'RUNNING', 'SUCCESS']);
-    replicas[2] = await spawnReplica();
+    // the victim's owner id named another host: only the lease-expiry sweep could take its work
+    const victimRuns = rows.filter((r) => pidOf(r.worker) === victim.pid);
+    expect(victimRuns.length).toBeGreaterThan(0);
+    for (const run of victimRuns) expect(run.worker.startsWith('replica-elsewhere/')).toBe(true);
   }, 90_000);
 
   it('SIGTERM of one replica under load: it drains and exits 0, its leftovers run on the others, nothing is lost', async () => {

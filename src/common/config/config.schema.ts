@@ -125,6 +125,16 @@ export class MetricsConfig {
   @IsInt() @Min(0) @Max(65535) port: number;
 }
 
+/** The MCP endpoint (`POST /mcp`): DNS-rebinding defence and the URL it advertises (docs/tools.md). */
+export class McpConfig {
+  /** browser origins allowed to call /mcp (exact `scheme://host[:port]`); a request with any other Origin gets 403 */
+  @IsArray() @IsString({ each: true }) allowedOrigins: string[];
+  /** extra Host values (`name` or `name:port`) accepted when the server listens on a loopback address */
+  @IsArray() @IsString({ each: true }) allowedHosts: string[];
+  /** the externally visible base URL (e.g. https://autokestra.example.com); null = derived from the request */
+  @IsOptional() @IsString() publicUrl: string | null;
+}
+
 export class AppConfig {
   @ValidateNested() @Type(() => AuthConfig) auth: AuthConfig;
   @ValidateNested() @Type(() => ServerConfig) server: ServerConfig;
@@ -134,4 +144,5 @@ export class AppConfig {
   @ValidateNested() @Type(() => RetentionConfig) retention: RetentionConfig;
   @ValidateNested() @Type(() => SecretsConfig) secrets: SecretsConfig;
   @ValidateNested() @Type(() => MetricsConfig) metrics: MetricsConfig;
+  @ValidateNested() @Type(() => McpConfig) mcp: McpConfig;
 }

@@ -89,6 +89,35 @@ function metricsFromEnv(env: NodeJS.ProcessEnv, problems: string[]): Plain | und
   return Object.keys(metrics).length > 0 ? metrics : undefined;
 }
 
+function listFromEnv(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+/** AUTOKESTRA_MCP_ALLOWED_ORIGINS / _ALLOWED_HOSTS (comma-separated) / _PUBLIC_URL → mcp.* */
+function mcpFromEnv(env: NodeJS.ProcessEnv): Plain | undefined {
+  const mcp: Plain = {};
+  if (env.AUTOKESTRA_MCP_ALLOWED_ORIGINS !== undefined) mcp.allowedOrigins = listFromEnv(env.AUTOKESTRA_MCP_ALLOWED_ORIGINS);
+  if (env.AUTOKESTRA_MCP_ALLOWED_HOSTS !== undefined) mcp.allowedHosts = listFromEnv(env.AUTOKESTRA_MCP_ALLOWED_HOSTS);
+  if (env.AUTOKESTRA_MCP_PUBLIC_URL) mcp.publicUrl = env.AUTOKESTRA_MCP_PUBLIC_URL;
+  return Object.keys(mcp).length > 0 ? mcp : undefined;
+}
+
+/** An absolute http(s) URL without query or fragment; trailing slashes are dropped. */
+function publicUrlProblem(url: string | null): string | null {
+  if (url === null) return null;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `mcp.publicUrl must be an http(s) URL, got '${url}'`;
+    if (parsed.search || parsed.hash) return `mcp.publicUrl must not carry a query or fragment, got '${url}'`;
+    return null;
+  } catch {
+    return `mcp.publicUrl must be an absolute URL such as https://autokestra.example.com, got '${url}'`;
+  }
+}
+
 /** Environment variables win over files: they are how containers are configured. */
 function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   const server: Plain = {};
@@ -127,6 +156,8 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   if (env.AUTOKESTRA_LOG_LEVEL) overrides.logging = { level: env.AUTOKESTRA_LOG_LEVEL };
   const metrics = metricsFromEnv(env, problems);
   if (metrics) overrides.metrics = metrics;
+  const mcp = mcpFromEnv(env);
+  if (mcp) overrides.mcp = mcp;
   if (env.AUTOKESTRA_SHELL_ENABLED !== undefined) {
     overrides.engine = { tasks: { shell: { enabled: ['1', 'true', 'yes'].includes(env.AUTOKESTRA_SHELL_ENABLED.toLowerCase()) } } };
   }
@@ -182,6 +213,9 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
+  const urlProblem = publicUrlProblem(config.mcp.publicUrl ?? null);
+  if (urlProblem) throw new ConfigError([urlProblem]);
+  if (config.mcp.publicUrl) config.mcp.publicUrl = config.mcp.publicUrl.replace(/\/+$/, '');
   if (config.engine.heartbeatMs >= config.engine.leaseMs) {
     throw new ConfigError([`engine.heartbeatMs (${config.engine.heartbeatMs}) must be smaller than engine.leaseMs (${config.engine.leaseMs})`]);
   }
