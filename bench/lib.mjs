@@ -24,10 +24,15 @@ export function stopChild(child) {
   });
 }
 
-export async function load(title, opts) {
+/** `only`: the one status every response must have (e.g. 200 where a 202 would mean "not finished"). */
+export async function load(title, opts, { only } = {}) {
   const result = await autocannon({ connections: 50, duration: Number(process.env.BENCH_SECONDS ?? 10), ...opts });
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${title}: ${result.non2xx} non-2xx responses, ${result.errors} errors — the benchmark is invalid`);
+  }
+  const others = Object.entries(result.statusCodeStats ?? {}).filter(([code]) => only !== undefined && Number(code) !== only);
+  if (others.length > 0) {
+    throw new Error(`${title}: responses other than ${only}: ${others.map(([code, s]) => `${s.count} x ${code}`).join(', ')} — the benchmark is invalid`);
   }
   return { title, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
