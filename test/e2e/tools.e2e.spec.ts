@@ -351,7 +351,7 @@ describe('GET /api/v1/tools (list)', () => {
     }
   });
 
-  it('pages with limit/offset/hasMore: defaults 50/0, maximum 200', async () => {
+  it('pages with limit/offset/hasMore: defaults 50/0, maximum 500 (as every list)', async () => {
     const all = await listAll();
     const def = await call('GET', '/api/v1/tools');
     expect(def.status, def.text).toBe(200);
@@ -370,7 +370,7 @@ describe('GET /api/v1/tools (list)', () => {
     expect(past.status).toBe(200);
     expect(past.body.items).toEqual([]);
     expect(past.body.hasMore).toBe(false);
-    const queries = ['limit=201', 'limit=0', 'offset=-1', 'limit=abc', 'bogus=1'];
+    const queries = ['limit=501', 'limit=0', 'offset=-1', 'limit=abc', 'bogus=1'];
     const answers: string[] = [];
     for (const q of queries) {
       const res = await call('GET', `/api/v1/tools?${q}`);

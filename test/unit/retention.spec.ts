@@ -13,7 +13,7 @@ const DAY = 86_400_000;
 const quiet: EngineLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
 let opened: OpenedStore;
-let finished: string[] = [];
+const finished: string[] = [];
 let unfinished: string[] = [];
 
 async function post(server: Awaited<ReturnType<typeof startTestServer>>, wf: string, wait = ''): Promise<any> {

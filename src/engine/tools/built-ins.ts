@@ -9,7 +9,7 @@ import type { ToolDescriptor, ToolInvocation, ToolResult } from './types';
 export interface BuiltInContext {
   principal: Principal;
   executions: ExecutionService;
-  tools: { invoke(name: string, invocation: ToolInvocation, principal: Principal): Promise<ToolResult> };
+  tools: { plan(name: string, inputs: Record<string, unknown> | undefined, principal: Principal): Promise<ToolResult & { kind: 'dry_run' }> };
   invocation: ToolInvocation;
 }
 
@@ -157,13 +157,12 @@ export const BUILT_IN_TOOLS: readonly BuiltInTool[] = [
     [],
     objectSchema({ tool: { type: 'string', description: 'the name of the tool to check' }, inputs: { type: 'object', description: 'the arguments you would pass to it' } }, ['tool']),
     { title: 'Dry-run a tool', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async (args, { tools, principal, invocation }) => {
+    async (args, { tools, principal }) => {
       const read = new Arguments(args, ['tool', 'inputs']);
       const tool = read.string('tool', true);
       const inputs = read.object('inputs');
       read.check();
-      const result = await tools.invoke(tool!, { inputs, dryRun: true, transport: invocation.transport, client: invocation.client }, principal);
-      if (result.kind !== 'dry_run') throw new InvalidInputsError([{ field: 'inputs.tool', message: 'built-in tools cannot be dry-run' }]);
+      const result = await tools.plan(tool!, inputs, principal);
       return { status: result.status, tool: result.tool, inputs: result.inputs, plan: result.plan };
     },
     objectSchema({ status: { type: 'string', enum: ['DRY_RUN'] }, tool: { type: 'string' }, inputs: { type: 'object' }, plan: { type: 'object' } }, ['status', 'tool', 'inputs', 'plan']),

@@ -125,7 +125,9 @@ export class ToolService {
       const entry = await this.describeWorkflow(workflow);
       if (entry) items.push(entry.descriptor);
     }
-    return { items, hasMore: page.hasMore };
+    // A page the built-ins filled asked the store for 0 rows: its hasMore still says whether a
+    // workflow tool follows (it reads one row past the limit); later built-ins count too.
+    return { items, hasMore: page.hasMore || builtIns.length > query.offset + query.limit };
   }
 
   /** Every visible tool in one list (MCP tools/list), at most MAX_LISTED_TOOLS. */
@@ -164,6 +166,8 @@ export class ToolService {
     const builtIn = this.builtInsFor(principal).find((tool) => tool.descriptor.name === name);
     if (builtIn) {
       try {
+        // A built-in acts at once (cancel_execution cancels): there is nothing to plan.
+        if (invocation.dryRun) throw new InvalidInputsError([{ field: 'dryRun', message: `built-in tool '${name}' cannot be dry-run; only workflow tools can` }]);
         const value = await builtIn.run(invocation.inputs ?? {}, { principal, executions: this.executions, tools: this, invocation });
         audit('success', null, { ...(typeof value.executionId === 'string' ? { executionId: value.executionId } : {}) });
         return { kind: 'value', isError: false, value };
@@ -193,8 +197,21 @@ export class ToolService {
     }
   }
 
+  /**
+   * A dry run for the dry_run_tool built-in: the same checks as `invoke(..., {dryRun: true})`
+   * without an audit event of its own (the built-in's call is the one event).
+   */
+  async plan(name: string, inputs: Record<string, unknown> | undefined, principal: Principal): Promise<ToolResult & { kind: 'dry_run' }> {
+    if (this.builtInsFor(principal).some((tool) => tool.descriptor.name === name)) {
+      throw new InvalidInputsError([{ field: 'inputs.tool', message: `built-in tool '${name}' cannot be dry-run; only workflow tools can` }]);
+    }
+    const entry = await this.resolveWorkflowTool(name, principal);
+    if (!entry) throw await this.notFound(name, principal);
+    return this.dryRun(entry.workflow, entry.definition, { inputs, transport: 'rest', client: null });
+  }
+
   /** Validates the arguments and answers what would run; nothing is created. */
-  private dryRun(workflow: ToolWorkflow, definition: WorkflowDefinition, invocation: ToolInvocation): ToolResult {
+  private dryRun(workflow: ToolWorkflow, definition: WorkflowDefinition, invocation: ToolInvocation): ToolResult & { kind: 'dry_run' } {
     const coerced = coerceInputs(definition.inputs, invocation.inputs);
     if (!coerced.ok) throw new InvalidInputsError(coerced.problems);
     const plan: DryRunPlan = {

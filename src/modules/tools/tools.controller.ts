@@ -66,7 +66,7 @@ export class ToolsController {
   @ApiErrors(400, 401, 403, 404, 409, 413, 415)
   async invoke(
     @Param('name') name: string,
-    @Body() body: InvokeToolDto | undefined,
+    @Body() body: InvokeToolDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Headers('user-agent') userAgent: string | undefined,
     @CurrentPrincipal() principal: Principal,
