@@ -46,8 +46,20 @@ export interface ToolServerOptions {
    * gets a fresh server, so a tools/call arrives without clientInfo): the User-Agent.
    */
   fallbackClient?: string | null;
+  /**
+   * The HTTP request's `Idempotency-Key` (already validated): a retried POST /mcp carrying the
+   * same key answers the first call's execution instead of starting another, as on triggers.
+   */
+  idempotencyKey?: string;
   logger?: EngineLogger;
 }
+
+/**
+ * Where a client puts an idempotency key per call (stdio has no headers; an HTTP client may
+ * prefer it to the header): `_meta` of tools/call, a reverse-DNS name as MCP asks for custom keys.
+ */
+export const IDEMPOTENCY_META_KEY = 'io.autokestra/idempotency-key';
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 const INSTRUCTIONS =
   'Autokestra workflows exposed as tools. A call waits for the workflow up to the tool\'s wait budget; ' +
@@ -163,11 +175,17 @@ export function createToolServer(options: ToolServerOptions): Server {
     const { name } = request.params;
     const progressToken = request.params._meta?.progressToken;
     const client = clientInfo ? `${clientInfo.name}/${clientInfo.version}` : (options.fallbackClient ?? null);
+    const metaKey = request.params._meta?.[IDEMPOTENCY_META_KEY];
+    if (metaKey !== undefined && (typeof metaKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(metaKey))) {
+      throw new McpError(ErrorCode.InvalidParams, `_meta["${IDEMPOTENCY_META_KEY}"] must be 1-255 visible ASCII characters`);
+    }
+    const idempotencyKey = (metaKey as string | undefined) ?? options.idempotencyKey;
     const invocation: ToolInvocation = {
       inputs: request.params.arguments ?? {},
       transport: options.transport,
       client,
       signal: extra.signal,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     };
     if (progressToken !== undefined) {
       invocation.onProgress = (progress) => {

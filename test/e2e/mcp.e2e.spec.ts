@@ -165,6 +165,42 @@ describe('POST /mcp with the SDK client (Streamable HTTP)', () => {
     expect(execution.body.trigger).toMatchObject({ type: 'tool', tool: T.sum, transport: 'mcp' });
   });
 
+  it('an Idempotency-Key header, or the _meta key, answers a retried call with the first execution', async () => {
+    const headerKey = `mcp-idem-${suffix}`;
+    const withHeader = async (): Promise<CallToolResult> => {
+      const client = new Client({ name: 'mcp-e2e-idempotent', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${toolsKey.key}`, 'user-agent': HTTP_UA, 'idempotency-key': headerKey } },
+      }));
+      clients.push(client);
+      return (await client.callTool({ name: T.sum, arguments: { day: '2026-01-31T00:00:00Z' } })) as CallToolResult;
+    };
+    const first = await withHeader();
+    const again = await withHeader();
+    expect(first.isError ?? false, JSON.stringify(first)).toBe(false);
+    expect(again.structuredContent!.executionId).toBe(first.structuredContent!.executionId);
+
+    const client = await httpClient(toolsKey.key);
+    const meta = { 'io.autokestra/idempotency-key': `mcp-meta-${suffix}` };
+    const a = (await client.callTool({ name: T.sum, arguments: { day: '2026-01-31T00:00:00Z' }, _meta: meta })) as CallToolResult;
+    const b = (await client.callTool({ name: T.sum, arguments: { day: '2026-01-31T00:00:00Z' }, _meta: meta })) as CallToolResult;
+    const c = (await client.callTool({ name: T.sum, arguments: { day: '2026-01-31T00:00:00Z' } })) as CallToolResult;
+    expect(b.structuredContent!.executionId).toBe(a.structuredContent!.executionId);
+    expect(c.structuredContent!.executionId).not.toBe(a.structuredContent!.executionId);
+    expect(a.structuredContent!.executionId).not.toBe(first.structuredContent!.executionId);
+
+    // the same key with other arguments is a conflict, as on triggers: isError naming it
+    const conflict = (await client.callTool({ name: T.sum, arguments: { day: '2026-02-01T00:00:00Z' }, _meta: meta })) as CallToolResult;
+    expect(conflict.isError, JSON.stringify(conflict)).toBe(true);
+    expect(allText(conflict)).toMatch(/IDEMPOTENCY|idempotency/i);
+
+    // a malformed key: the header is a 400 in the error shape, the _meta key is -32602
+    const bad = await mcpPost({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, { authorization: `Bearer ${toolsKey.key}`, 'idempotency-key': 'has space' });
+    expectError(bad, 400, 'VALIDATION_ERROR');
+    const badMeta = client.callTool({ name: T.sum, arguments: { day: '2026-01-31T00:00:00Z' }, _meta: { 'io.autokestra/idempotency-key': '' } });
+    await expect(badMeta).rejects.toMatchObject({ code: -32602 });
+  });
+
   it('answers isError for a failed execution, with the error a model can act on', async () => {
     const client = await httpClient(toolsKey.key);
     const result = (await client.callTool({ name: T.fail, arguments: {} })) as CallToolResult;

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, Public, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
+import { assertIdempotencyKey } from '../../common/http/trigger-options';
 import { handleMcpPost } from '../../mcp/http';
 import { baseUrlOf, MCP_SCOPE, protectedResourceMetadata, type ProtectedResourceMetadata } from '../../mcp/resource-metadata';
 import { EngineProvider } from '../engine/engine.provider';
@@ -28,13 +29,14 @@ export class McpController {
 
   @Post()
   @RequireScopes(MCP_SCOPE)
-  async post(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal, @Headers('user-agent') userAgent: string | undefined): Promise<void> {
+  async post(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal, @Headers('user-agent') userAgent: string | undefined, @Headers('idempotency-key') idempotencyKey: string | undefined): Promise<void> {
+    assertIdempotencyKey(idempotencyKey); // a 400 in the error shape, before the reply is handed to the SDK
     // Headers set so far (security headers, X-Request-Id, RateLimit-*) live on the Fastify
     // reply; after hijack only the raw response is written, so they move there first.
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
     reply.hijack();
     const engine = this.engine.engine;
-    await handleMcpPost(request.raw, reply.raw, request.body, { tools: engine.tools, principal, transport: 'mcp', fallbackClient: userAgent ?? null, logger: engine.logger });
+    await handleMcpPost(request.raw, reply.raw, request.body, { tools: engine.tools, principal, transport: 'mcp', fallbackClient: userAgent ?? null, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), logger: engine.logger });
   }
 
   @Get()
