@@ -245,6 +245,22 @@ describe('Workflows API', () => {
       expectError(await get(server, 'dup'), 404, 'NOT_FOUND');
     });
 
+    it.each([
+      ['JSON-encoded (openapi-fetch default serializer)', (yaml: string) => JSON.stringify(yaml)],
+      ['JSON-encoded with CRLF line ends', (yaml: string) => JSON.stringify(yaml.replace(/\n/g, '\r\n'))],
+      ['single-quoted YAML scalar', (yaml: string) => `'${yaml.replace(/'/g, "''")}'`],
+    ])('a workflow sent as one %s string: 400 telling the client to send the YAML text itself', async (_name, encode) => {
+      const id = uniqueId('encoded');
+      const yaml = `id: ${id}\nnamespace: team.enc\ntasks:\n  - {id: a, type: log, message: hi}\n`;
+      const res = await server.request('PUT', `/api/v1/workflows/${id}`, { raw: encode(yaml), contentType: YAML });
+      const error = expectError(res, 400, 'INVALID_WORKFLOW');
+      expect(error.message).toMatch(/quoted \(JSON\) string/);
+      expect(error.message).toContain('Content-Type: application/yaml');
+      expectError(await get(server, id), 404, 'NOT_FOUND');
+      // the same text sent as YAML applies
+      expect((await server.request('PUT', `/api/v1/workflows/${id}`, { raw: yaml, contentType: YAML })).status).toBe(201);
+    });
+
     it('rejects a PUT without any body (and no Content-Type) with 400 INVALID_WORKFLOW', async () => {
       const id = uniqueId('nobody');
       const res = await server.request('PUT', `/api/v1/workflows/${id}`);

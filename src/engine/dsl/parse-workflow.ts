@@ -189,6 +189,12 @@ class WorkflowValidator {
   }
 
   validate(root: unknown): WorkflowDefinition | null {
+    if (typeof root === 'string' && /^\s*id\s*:/m.test(root)) {
+      // A client that JSON-encodes the YAML text (openapi-fetch's default body serializer, a
+      // fetch with JSON.stringify) sends one quoted string: YAML reads it as a bare scalar.
+      this.report([], 'the body is the workflow YAML encoded as one quoted (JSON) string; send the YAML text itself as the body with Content-Type: application/yaml (openapi-fetch: bodySerializer: (yaml) => yaml)');
+      return null;
+    }
     if (!isMapping(root)) {
       this.report([], 'a workflow must be a YAML mapping (with id, tasks, ...)');
       return null;
