@@ -15,7 +15,7 @@ import type { Principal } from '../engine/access/scopes';
 import { EngineError } from '../engine/errors';
 import type { EngineLogger } from '../engine/logger';
 import { ToolNotFoundError } from '../engine/tools/tool-service';
-import type { ToolDescriptor, ToolInvocation, ToolResult } from '../engine/tools/types';
+import { IDEMPOTENCY_KEY_PATTERN, type ToolDescriptor, type ToolInvocation, type ToolResult } from '../engine/tools/types';
 import { VERSION } from '../version';
 
 /**
@@ -59,7 +59,6 @@ export interface ToolServerOptions {
  * prefer it to the header): `_meta` of tools/call, a reverse-DNS name as MCP asks for custom keys.
  */
 export const IDEMPOTENCY_META_KEY = 'io.autokestra/idempotency-key';
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 const INSTRUCTIONS =
   'Autokestra workflows exposed as tools. A call waits for the workflow up to the tool\'s wait budget; ' +

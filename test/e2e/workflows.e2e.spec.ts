@@ -261,6 +261,15 @@ describe('Workflows API', () => {
       expect((await server.request('PUT', `/api/v1/workflows/${id}`, { raw: yaml, contentType: YAML })).status).toBe(201);
     });
 
+    it('a quoted string of 200,000 line breaks is answered at once, not scanned quadratically', async () => {
+      const started = Date.now();
+      const res = await server.request('PUT', '/api/v1/workflows/newlines', { raw: `"${'\\n'.repeat(200_000)}x"`, contentType: YAML });
+      expectError(res, 400, 'INVALID_WORKFLOW');
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect((await server.request('GET', '/health/live', { auth: false })).status).toBe(200);
+      expectError(await get(server, 'newlines'), 404, 'NOT_FOUND');
+    });
+
     it('rejects a PUT without any body (and no Content-Type) with 400 INVALID_WORKFLOW', async () => {
       const id = uniqueId('nobody');
       const res = await server.request('PUT', `/api/v1/workflows/${id}`);

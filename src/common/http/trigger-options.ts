@@ -1,8 +1,7 @@
 import { parseDurationMs } from '../../engine/dsl';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../engine/tools/types';
 import { ApiError } from '../errors/api-error';
 
-/** The Idempotency-Key header: visible ASCII, as Stripe and the IETF draft allow. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Parses a `wait` duration ('30s', '500ms'); null when absent. `field` names it in the 400. */
 export function parseWaitMs(wait: string | undefined, maxMs: number, field = 'wait'): number | null {
@@ -16,7 +15,7 @@ export function parseWaitMs(wait: string | undefined, maxMs: number, field = 'wa
 }
 
 export function assertIdempotencyKey(key: string | undefined): void {
-  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
     throw new ApiError('VALIDATION_ERROR', 'Idempotency-Key must be 1-255 visible ASCII characters', [{ field: 'Idempotency-Key', message: 'invalid' }]);
   }
 }

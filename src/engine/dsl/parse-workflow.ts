@@ -189,7 +189,9 @@ class WorkflowValidator {
   }
 
   validate(root: unknown): WorkflowDefinition | null {
-    if (typeof root === 'string' && /^\s*id\s*:/m.test(root)) {
+    // [ \t]* and not \s*: with /m, \s* would rescan every following line from each line start
+    // (quadratic: 17 s for a quoted string of 200,000 newlines).
+    if (typeof root === 'string' && /^[ \t]*id[ \t]*:/m.test(root)) {
       // A client that JSON-encodes the YAML text (openapi-fetch's default body serializer, a
       // fetch with JSON.stringify) sends one quoted string: YAML reads it as a bare scalar.
       this.report([], 'the body is the workflow YAML encoded as one quoted (JSON) string; send the YAML text itself as the body with Content-Type: application/yaml (openapi-fetch: bodySerializer: (yaml) => yaml)');

@@ -89,6 +89,11 @@ function countTasks(tasks: readonly TaskDefinition[]): number | undefined {
  * this class: same visibility (tools:invoke, the key's namespaces; invisible = NOT_FOUND), same
  * coercion of arguments (the trigger's), same audit event (`tool.invoke`, never argument values).
  */
+/** `field` names where the caller asked: the dryRun flag, or dry_run_tool's `tool` argument. */
+function builtInCannotDryRun(name: string, field: string): InvalidInputsError {
+  return new InvalidInputsError([{ field, message: `built-in tool '${name}' cannot be dry-run; only workflow tools can` }]);
+}
+
 export class ToolService {
   // Revisions are immutable: a descriptor cached by id@revision never goes stale.
   private readonly descriptors = new LRUCache<string, { descriptor: ToolDescriptor; definition: WorkflowDefinition }>({ max: 1000 });
@@ -167,7 +172,7 @@ export class ToolService {
     if (builtIn) {
       try {
         // A built-in acts at once (cancel_execution cancels): there is nothing to plan.
-        if (invocation.dryRun) throw new InvalidInputsError([{ field: 'dryRun', message: `built-in tool '${name}' cannot be dry-run; only workflow tools can` }]);
+        if (invocation.dryRun) throw builtInCannotDryRun(name, 'dryRun');
         const value = await builtIn.run(invocation.inputs ?? {}, { principal, executions: this.executions, tools: this, invocation });
         audit('success', null, { ...(typeof value.executionId === 'string' ? { executionId: value.executionId } : {}) });
         return { kind: 'value', isError: false, value };
@@ -203,7 +208,7 @@ export class ToolService {
    */
   async plan(name: string, inputs: Record<string, unknown> | undefined, principal: Principal): Promise<ToolResult & { kind: 'dry_run' }> {
     if (this.builtInsFor(principal).some((tool) => tool.descriptor.name === name)) {
-      throw new InvalidInputsError([{ field: 'inputs.tool', message: `built-in tool '${name}' cannot be dry-run; only workflow tools can` }]);
+      throw builtInCannotDryRun(name, 'inputs.tool');
     }
     const entry = await this.resolveWorkflowTool(name, principal);
     if (!entry) throw await this.notFound(name, principal);

@@ -74,3 +74,6 @@ export type ToolResult =
   | { kind: 'dry_run'; status: 'DRY_RUN'; tool: string; inputs: Record<string, unknown>; plan: DryRunPlan }
   /** a built-in tool's answer (get_execution, get_execution_logs, cancel_execution, dry_run_tool) */
   | { kind: 'value'; isError: boolean; value: Record<string, unknown> };
+
+/** An idempotency key, wherever it comes from (header, MCP _meta): visible ASCII, as Stripe and the IETF draft allow. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
