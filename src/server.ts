@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
@@ -14,7 +13,8 @@ import { staticKeyProblems } from './common/auth/static-keys';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError } from './common/config/load-config';
 import { engineOptionsFrom } from './common/config/engine-options';
-import { ApiError, ErrorResponseDto } from './common/errors/api-error';
+import { ApiError } from './common/errors/api-error';
+import { buildOpenApiDocument } from './common/http/openapi-document';
 import { sendError } from './common/errors/all-exceptions.filter';
 import { protocolProblem, rawErrorResponse } from './common/http/protocol';
 import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
@@ -111,29 +111,6 @@ function securityHeadersFromHelmet(): Record<string, string> {
     crossOriginEmbedderPolicy: false,
   })({} as never, response as never, () => undefined);
   return headers;
-}
-
-export function buildOpenApiDocument(app: NestFastifyApplication) {
-  const config = new DocumentBuilder()
-    .setTitle('Autokestra API')
-    .setDescription(
-      'Workflow orchestration API v1. Every error answers {"error":{"code","message","details?"}} (see the ErrorResponseDto schema). ' +
-        'Authenticate with "Authorization: Bearer <key>" or "X-API-Key: <key>"; when both are sent, Authorization wins.',
-    )
-    .setVersion(VERSION)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key as a Bearer token' }, 'bearer')
-    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'apiKey')
-    .addSecurityRequirements('bearer')
-    .addSecurityRequirements('apiKey')
-    .build();
-  const document = SwaggerModule.createDocument(app, config, { extraModels: [ErrorResponseDto] });
-  // Public routes carry no security requirement.
-  for (const [path, item] of Object.entries(document.paths)) {
-    if (path.startsWith('/health')) {
-      for (const op of Object.values(item)) if (op && typeof op === 'object' && 'responses' in op) (op as { security?: unknown[] }).security = [];
-    }
-  }
-  return document;
 }
 
 /** Past the drain delay and the engine's grace, this much more for closing the store and exiting. */
@@ -272,6 +249,8 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     reply.headers(securityHeaders);
     reply.header('x-request-id', request.id);
+    // answers are per key and change with every write: no cache may keep them
+    reply.header('cache-control', 'no-store');
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     const problem = protocolProblem(request.raw);
     if (problem !== null) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { AppConfig } from '../../src/common/config/config.schema';
 import { loadConfig } from '../../src/common/config/load-config';
 import { startServer, type StartedServer } from '../../src/server';
+import { contractOf } from './contract';
 import { PG_LEG, legDatabaseUrl } from './postgres';
 
 export const TEST_CONFIG = join(__dirname, '..', '..', 'config', 'test.yaml');
@@ -35,6 +36,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** false = send no credentials; a string = use this key instead */
   auth?: false | string;
+  /** false = do not hold this response to the OpenAPI document (see test/support/contract.ts) */
+  contract?: false;
 }
 
 export interface TestResponse {
@@ -69,6 +72,11 @@ export function httpClient(url: string, key: string): (method: string, path: str
       parsed = text.length ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
+    }
+    if (init.contract !== false && !path.startsWith('/api/v1/openapi.json')) {
+      const contract = await contractOf(url);
+      const problems = contract?.check({ method, path, status: res.status, headers: res.headers, text, body: parsed }) ?? [];
+      if (problems.length) throw new Error(`the response breaks the OpenAPI contract:\n${problems.join('\n')}`);
     }
     return { status: res.status, headers: res.headers, text, body: parsed };
   };

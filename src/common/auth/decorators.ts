@@ -1,11 +1,15 @@
-import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { SetMetadata, applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 import type { Scope, Principal } from './scopes';
 
 export const PUBLIC_ROUTE = 'autokestra:public';
 export const REQUIRED_SCOPES = 'autokestra:scopes';
 
-/** Opt a route (or controller) out of API key authentication. */
-export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+/** The OpenAPI mark of a public route: the document gives it no security requirement. */
+export const PUBLIC_OPERATION_EXTENSION = 'x-autokestra-public';
+
+/** Opt a route (or controller) out of API key authentication; OpenAPI documents it as public. */
+export const Public = () => applyDecorators(SetMetadata(PUBLIC_ROUTE, true), ApiExtension(PUBLIC_OPERATION_EXTENSION, true));
 
 /**
  * Scopes a key needs for the route. Every protected route declares them (an empty list means

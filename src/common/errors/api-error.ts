@@ -1,5 +1,3 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-
 /** DESIGN.md §3: the error codes a client can receive, with their HTTP status. */
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
@@ -39,18 +37,4 @@ export class ApiError extends Error {
   get status(): number {
     return ERROR_STATUS[this.code];
   }
-}
-
-export class ErrorBodyDto {
-  @ApiProperty({ example: 'NOT_FOUND', description: 'stable UPPER_SNAKE code (DESIGN.md §3)' })
-  code: string;
-  @ApiProperty({ example: "workflow 'x' not found" })
-  message: string;
-  @ApiPropertyOptional({ description: 'VALIDATION_ERROR: [{field, message}]; INVALID_WORKFLOW: [{path, message, line?}]' })
-  details?: unknown;
-}
-
-export class ErrorResponseDto {
-  @ApiProperty({ type: ErrorBodyDto })
-  error: ErrorBodyDto;
 }

@@ -19,7 +19,7 @@ export class ApiKeysController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a key: 201 with the plaintext `key` (shown once); idempotent + taken label → 200 without it' })
+  @ApiOperation({ operationId: 'createApiKey', summary: 'Create a key: 201 with the plaintext `key` (shown once); idempotent + taken label → 200 without it' })
   @ApiOk(CreatedApiKeyDto, 201, 'created')
   @ApiOk(ApiKeyDto, 200, 'idempotent: the existing key, no plaintext')
   @ApiErrors(400, 401, 403, 409, 415)
@@ -38,7 +38,7 @@ export class ApiKeysController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List keys, newest first (never a hash or plaintext)' })
+  @ApiOperation({ operationId: 'listApiKeys', summary: 'List keys, newest first (never a hash or plaintext)' })
   @ApiOk(ApiKeyPageDto)
   @ApiErrors(400, 401, 403)
   async list(@Query() query: PageQueryDto, @CurrentPrincipal() principal: Principal): Promise<ApiKeyPageDto> {
@@ -49,7 +49,7 @@ export class ApiKeysController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Get one key (a key outside your scopes or namespaces is 404, like a missing one)' })
+  @ApiOperation({ operationId: 'getApiKey', summary: 'Get one key (a key outside your scopes or namespaces is 404, like a missing one)' })
   @ApiOk(ApiKeyDto)
   @ApiErrors(401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
@@ -57,7 +57,7 @@ export class ApiKeysController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Update label, enabled, scopes, namespaces, expiresAt, rateLimit (null clears); a key outside your authority is 404 like a missing one' })
+  @ApiOperation({ operationId: 'updateApiKey', summary: 'Update label, enabled, scopes, namespaces, expiresAt, rateLimit (null clears); a key outside your authority is 404 like a missing one' })
   @ApiOk(ApiKeyDto)
   @ApiErrors(400, 401, 403, 404, 409, 415)
   async update(@Param('id') id: string, @Body() body: UpdateApiKeyDto, @CurrentPrincipal() principal: Principal): Promise<ApiKeyDto> {
@@ -74,7 +74,7 @@ export class ApiKeysController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke a key (the row is kept for the audit trail)' })
+  @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke a key (the row is kept for the audit trail)' })
   @ApiResponse({ status: 204, description: 'revoked' })
   @ApiErrors(401, 403, 404)
   async revoke(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
@@ -82,7 +82,7 @@ export class ApiKeysController {
   }
 
   @Post(':id/rotate')
-  @ApiOperation({ summary: 'Rotate: a new plaintext `key`; the old one keeps working for graceSeconds' })
+  @ApiOperation({ operationId: 'rotateApiKey', summary: 'Rotate: a new plaintext `key`; the old one keeps working for graceSeconds' })
   @ApiOk(CreatedApiKeyDto, 201, 'rotated')
   @ApiErrors(400, 401, 403, 404, 409, 415)
   async rotate(

@@ -50,7 +50,7 @@ export class AuditController {
 
   @Get()
   @RequireScopes('audit:read')
-  @ApiOperation({ summary: 'Audit trail, newest first' })
+  @ApiOperation({ operationId: 'listAuditEvents', summary: 'Audit trail, newest first' })
   @ApiOk(AuditPageDto)
   @ApiErrors(400, 401, 403)
   async list(@Query() query: AuditQueryDto, @CurrentPrincipal() principal: Principal): Promise<AuditPageDto> {

@@ -31,11 +31,11 @@ export class ExecutionsController {
 
   @Post('workflows/:id/executions')
   @RequireScopes('executions:write')
-  @ApiOperation({ summary: 'Trigger an execution: 202 QUEUED; with ?wait, 200 once it ended in time' })
+  @ApiOperation({ operationId: 'triggerExecution', summary: 'Trigger an execution: 202 QUEUED; with ?wait, 200 once it ended in time' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same body returns the first execution (kept >= 24 h)' })
   @ApiOk(ExecutionDto, 202, 'queued (or still running after ?wait)')
   @ApiOk(ExecutionDto, 200, 'idempotent replay, or finished within ?wait')
-  @ApiErrors(400, 401, 403, 404, 409, 413, 415)
+  @ApiErrors('VALIDATION_ERROR', 'INVALID_INPUTS', 401, 403, 404, 'WORKFLOW_DISABLED', 'IDEMPOTENCY_KEY_REUSED', 413, 415)
   async trigger(
     @Param('id') workflowId: string,
     @Body() body: TriggerExecutionDto,
@@ -63,7 +63,7 @@ export class ExecutionsController {
 
   @Get('executions')
   @RequireScopes('executions:read')
-  @ApiOperation({ summary: 'List executions, newest first (task runs omitted)' })
+  @ApiOperation({ operationId: 'listExecutions', summary: 'List executions, newest first (task runs omitted)' })
   @ApiOk(ExecutionPageDto)
   @ApiErrors(400, 401, 403)
   async list(@Query() query: ExecutionListQueryDto, @CurrentPrincipal() principal: Principal): Promise<ExecutionPageDto> {
@@ -78,7 +78,7 @@ export class ExecutionsController {
 
   @Get('executions/:id')
   @RequireScopes('executions:read')
-  @ApiOperation({ summary: 'Inspect an execution: state, inputs, outputs, error, timeline, task runs with attempts' })
+  @ApiOperation({ operationId: 'getExecution', summary: 'Inspect an execution: state, inputs, outputs, error, timeline, task runs with attempts' })
   @ApiOk(ExecutionDto)
   @ApiErrors(401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ExecutionDto> {
@@ -89,9 +89,9 @@ export class ExecutionsController {
   @Post('executions/:id/cancel')
   @HttpCode(202)
   @RequireScopes('executions:write')
-  @ApiOperation({ summary: 'Cancel: QUEUED ends CANCELLED at once; RUNNING goes CANCELLING then CANCELLED' })
+  @ApiOperation({ operationId: 'cancelExecution', summary: 'Cancel: QUEUED ends CANCELLED at once; RUNNING goes CANCELLING then CANCELLED' })
   @ApiOk(ExecutionDto, 202)
-  @ApiErrors(401, 403, 404, 409)
+  @ApiErrors(401, 403, 404, 'EXECUTION_FINISHED')
   async cancel(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ExecutionDto> {
     return ExecutionDto.from(await this.engine.engine.executions.cancel(id, principal));
   }

@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ErrorResponseDto } from '../../common/errors/api-error';
+import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../../common/auth/decorators';
 import { EngineProvider } from '../engine/engine.provider';
@@ -20,6 +20,16 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+const INDICATORS = { type: 'object' as const, additionalProperties: { type: 'object' as const, required: ['status'], properties: { status: { type: 'string' as const, enum: ['up', 'down'] } }, additionalProperties: true } };
+
+/** The report @nestjs/terminus answers with: each check by name under info (up) or error (down). */
+export class HealthReportDto {
+  @ApiProperty({ enum: ['ok'] }) status: string;
+  @ApiPropertyOptional({ ...INDICATORS, description: 'the checks that are up' }) info?: Record<string, unknown>;
+  @ApiPropertyOptional({ ...INDICATORS, description: 'the checks that are down (empty when healthy)' }) error?: Record<string, unknown>;
+  @ApiProperty({ ...INDICATORS, description: 'every check' }) details: Record<string, unknown>;
+}
+
 /** Kubernetes probes: public, never behind a key. */
 @ApiTags('health')
 @Public()
@@ -33,9 +43,9 @@ export class HealthController {
 
   @Get()
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Overall health (same checks as readiness)' })
-  @ApiResponse({ status: 200, description: 'healthy: terminus report {status, info, error, details}' })
-  @ApiResponse({ status: 503, type: ErrorResponseDto, description: 'not ready: code NOT_READY, details = the terminus report' })
+  @ApiOperation({ operationId: 'getHealth', summary: 'Overall health (same checks as readiness)' })
+  @ApiOk(HealthReportDto, 200, 'healthy')
+  @ApiErrors(503)
   check() {
     return this.ready();
   }
@@ -43,17 +53,17 @@ export class HealthController {
   /** Liveness checks nothing external: a slow database must not get the pod restarted. */
   @Get('live')
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Liveness: the process is up (no dependency checks)' })
-  @ApiResponse({ status: 200, description: 'alive' })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: the process is up (no dependency checks)' })
+  @ApiOk(HealthReportDto, 200, 'alive')
   live() {
     return this.health.check([() => this.indicators.check('process').up({ pid: process.pid })]);
   }
 
   @Get('ready')
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: store reachable, engine initialized, not draining; 503 otherwise' })
-  @ApiResponse({ status: 200, description: 'ready: terminus report {status, info, error, details}' })
-  @ApiResponse({ status: 503, type: ErrorResponseDto, description: 'not ready: code NOT_READY, details = the terminus report' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: store reachable, engine initialized, not draining; 503 otherwise' })
+  @ApiOk(HealthReportDto, 200, 'ready')
+  @ApiErrors(503)
   ready() {
     return this.health.check([
       async () => {

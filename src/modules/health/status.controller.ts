@@ -20,7 +20,7 @@ export class StatusController {
 
   @Get()
   @RequireScopes()
-  @ApiOperation({ summary: 'Service state, version and uptime (any valid key)' })
+  @ApiOperation({ operationId: 'getStatus', summary: 'Service state, version and uptime (any valid key)' })
   @ApiOk(StatusDto)
   @ApiErrors(401)
   status(): StatusDto {

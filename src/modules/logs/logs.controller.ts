@@ -69,7 +69,7 @@ export class LogsController {
 
   @Get(':id/logs')
   @RequireScopes('logs:read')
-  @ApiOperation({ summary: 'Execution logs, newest first; page with before=<id>, tail with after=<id>' })
+  @ApiOperation({ operationId: 'listExecutionLogs', summary: 'Execution logs, newest first; page with before=<id>, tail with after=<id>' })
   @ApiOk(LogPageDto)
   @ApiErrors(400, 401, 403, 404)
   async logs(@Param('id') id: string, @Query() query: LogQueryDto, @CurrentPrincipal() principal: Principal): Promise<LogPageDto> {

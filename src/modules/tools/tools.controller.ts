@@ -32,7 +32,7 @@ export class ToolsController {
 
   @Get()
   @RequireScopes('tools:invoke')
-  @ApiOperation({ summary: 'The tools this key may use: built-ins it holds scopes for, then workflow tools in its namespaces, by name' })
+  @ApiOperation({ operationId: 'listTools', summary: 'The tools this key may use: built-ins it holds scopes for, then workflow tools in its namespaces, by name' })
   @ApiOk(ToolPageDto)
   @ApiErrors(400, 401, 403)
   async list(@Query() query: ToolListQueryDto, @CurrentPrincipal() principal: Principal): Promise<ToolPageDto> {
@@ -44,7 +44,7 @@ export class ToolsController {
 
   @Get(':name')
   @RequireScopes('tools:invoke')
-  @ApiOperation({ summary: 'One tool; 404 NOT_FOUND with details.suggestions (nearest visible names)' })
+  @ApiOperation({ operationId: 'getTool', summary: 'One tool; 404 NOT_FOUND with details.suggestions (nearest visible names)' })
   @ApiOk(ToolDto)
   @ApiErrors(401, 403, 404)
   async describe(@Param('name') name: string, @CurrentPrincipal() principal: Principal): Promise<ToolDto> {
@@ -55,7 +55,7 @@ export class ToolsController {
   // call is audited as a `tool.invoke` like every other one.
   @Post(':name')
   @RequireScopes()
-  @ApiOperation({ summary: "Call a tool: 200 when it ended within its wait, 202 while it still runs; dryRun validates and plans only" })
+  @ApiOperation({ operationId: 'invokeTool', summary: "Call a tool: 200 when it ended within its wait, 202 while it still runs; dryRun validates and plans only" })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same arguments returns the first execution (kept >= 24 h)' })
   @ApiResponse({
     status: 200,
@@ -63,7 +63,7 @@ export class ToolsController {
     schema: { oneOf: [ToolCallResultDto, DryRunResultDto, BuiltInResultDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
   })
   @ApiOk(ToolCallResultDto, 202, 'still running when the wait ran out: follow executionId')
-  @ApiErrors(400, 401, 403, 404, 409, 413, 415)
+  @ApiErrors('VALIDATION_ERROR', 'INVALID_INPUTS', 401, 403, 404, 'WORKFLOW_DISABLED', 'IDEMPOTENCY_KEY_REUSED', 'EXECUTION_FINISHED', 413, 415)
   async invoke(
     @Param('name') name: string,
     @Body() body: InvokeToolDto,

@@ -17,7 +17,7 @@ export class WorkflowsController {
 
   @Get()
   @RequireScopes('workflows:read')
-  @ApiOperation({ summary: 'List workflows, newest first' })
+  @ApiOperation({ operationId: 'listWorkflows', summary: 'List workflows, newest first' })
   @ApiOk(WorkflowPageDto)
   @ApiErrors(400, 401, 403)
   async list(@Query() query: WorkflowListQueryDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowPageDto> {
@@ -29,7 +29,7 @@ export class WorkflowsController {
 
   @Get(':id')
   @RequireScopes('workflows:read')
-  @ApiOperation({ summary: 'Get a workflow: normalized definition, YAML source, revision' })
+  @ApiOperation({ operationId: 'getWorkflow', summary: 'Get a workflow: normalized definition, YAML source, revision' })
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 401, 403, 404)
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
@@ -41,12 +41,12 @@ export class WorkflowsController {
   @Put(':id')
   @RequireScopes('workflows:write')
   @Consumes(...YAML_TYPES)
-  @ApiOperation({ summary: 'Apply a workflow from YAML: 201 when created, 200 when updated (revision + 1)' })
+  @ApiOperation({ operationId: 'applyWorkflow', summary: 'Apply a workflow from YAML: 201 when created, 200 when updated (revision + 1)' })
   @ApiConsumes('application/yaml', 'text/yaml')
   @ApiBody({ description: 'the workflow YAML (DSL v1)', schema: { type: 'string' } })
   @ApiOk(WorkflowDto, 200, 'updated')
   @ApiOk(WorkflowDto, 201, 'created')
-  @ApiErrors(400, 401, 403, 404, 413, 415)
+  @ApiErrors('VALIDATION_ERROR', 'INVALID_WORKFLOW', 'WORKFLOW_ID_MISMATCH', 401, 403, 404, 413, 415)
   async apply(
     @Param('id') id: string,
     @Body() source: unknown,
@@ -60,7 +60,7 @@ export class WorkflowsController {
 
   @Patch(':id')
   @RequireScopes('workflows:write')
-  @ApiOperation({ summary: 'Enable or disable a workflow' })
+  @ApiOperation({ operationId: 'setWorkflowEnabled', summary: 'Enable or disable a workflow' })
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 401, 403, 404, 415)
   async patch(@Param('id') id: string, @Body() body: WorkflowPatchDto, @CurrentPrincipal() principal: Principal): Promise<WorkflowDto> {
@@ -70,7 +70,7 @@ export class WorkflowsController {
   @Delete(':id')
   @HttpCode(204)
   @RequireScopes('workflows:write')
-  @ApiOperation({ summary: 'Delete a workflow (its execution history is kept)' })
+  @ApiOperation({ operationId: 'deleteWorkflow', summary: 'Delete a workflow (its execution history is kept)' })
   @ApiResponse({ status: 204, description: 'deleted' })
   @ApiErrors(400, 401, 403, 404)
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
