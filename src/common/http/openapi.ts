@@ -1,5 +1,7 @@
 import { applyDecorators, type Type } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiHeader, ApiParam, ApiResponse } from '@nestjs/swagger';
+import { WORKFLOW_ID_PATTERN } from '../../engine/dsl/types';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../engine/tools/types';
 import { ERROR_STATUS, type ErrorCode } from '../errors/api-error';
 
 /**
@@ -63,3 +65,11 @@ export const ApiErrors = (...entries: (number | ErrorCode)[]) => {
 };
 
 export const ApiOk = (type: Type<unknown>, status = 200, description = 'success') => ApiResponse({ status, type, description });
+
+/** The `{id}` of a workflow route: the server answers 400 VALIDATION_ERROR for anything else. */
+export const ApiWorkflowIdParam = () =>
+  ApiParam({ name: 'id', description: 'the workflow id', schema: { type: 'string', pattern: WORKFLOW_ID_PATTERN.source } });
+
+/** The optional `Idempotency-Key` header of the routes that start executions. */
+export const ApiIdempotencyKeyHeader = (description: string) =>
+  ApiHeader({ name: 'Idempotency-Key', required: false, description, schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN.source } });

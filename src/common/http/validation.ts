@@ -78,7 +78,7 @@ const OFFSET_MESSAGE = 'offset must be an integer between 0 and 1000000000, in d
 
 /** `?limit&offset` with DESIGN §3 bounds; modules extend it with their filters. */
 export class PageQueryDto {
-  @ApiProperty({ required: false, default: 50, minimum: 1, maximum: 500, description: 'decimal digits' })
+  @ApiProperty({ required: false, type: 'integer', default: 50, minimum: 1, maximum: 500, description: 'decimal digits' })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: LIMIT_MESSAGE })
@@ -86,7 +86,7 @@ export class PageQueryDto {
   @Max(500, { message: LIMIT_MESSAGE })
   limit?: number;
 
-  @ApiProperty({ required: false, default: 0, minimum: 0, description: 'decimal digits' })
+  @ApiProperty({ required: false, type: 'integer', default: 0, minimum: 0, maximum: 1_000_000_000, description: 'decimal digits' })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: OFFSET_MESSAGE })
@@ -106,8 +106,8 @@ export interface PageDto<T> {
 export function PageOf<T>(item: ClassType<T>, name: string): ClassType<PageDto<T>> {
   class Page implements PageDto<T> {
     @ApiProperty({ type: [item] }) items: T[];
-    @ApiProperty() limit: number;
-    @ApiProperty() offset: number;
+    @ApiProperty({ type: 'integer', minimum: 1 }) limit: number;
+    @ApiProperty({ type: 'integer', minimum: 0 }) offset: number;
     @ApiProperty({ description: 'true when another page follows (there is no total count)' }) hasMore: boolean;
   }
   Object.defineProperty(Page, 'name', { value: name });

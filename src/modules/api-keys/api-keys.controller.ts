@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
@@ -7,7 +7,7 @@ import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { PageQueryDto } from '../../common/http/validation';
 import { parseZonedDateTime } from '../../engine/dsl/datetime';
 import { EngineProvider } from '../engine/engine.provider';
-import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from './api-keys.dto';
+import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto, ExistingApiKeyDto, RotateApiKeyDto, RotatedApiKeyDto, UpdateApiKeyDto } from './api-keys.dto';
 
 // Validated by @IsZonedDateTime: parsed by the same rule (Date.parse would misread some valid forms).
 const dateOrNull = (value: string | null | undefined) => (value === undefined ? undefined : value === null ? null : (parseZonedDateTime(value) ?? Number.NaN));
@@ -21,9 +21,9 @@ export class ApiKeysController {
   @Post()
   @ApiOperation({ operationId: 'createApiKey', summary: 'Create a key: 201 with the plaintext `key` (shown once); idempotent + taken label → 200 without it' })
   @ApiOk(CreatedApiKeyDto, 201, 'created')
-  @ApiOk(ApiKeyDto, 200, 'idempotent: the existing key, no plaintext')
+  @ApiOk(ExistingApiKeyDto, 200, 'idempotent: the existing key, no plaintext')
   @ApiErrors(400, 401, 403, 409, 415)
-  async create(@Body() body: CreateApiKeyDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<ApiKeyDto | CreatedApiKeyDto> {
+  async create(@Body() body: CreateApiKeyDto, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<ExistingApiKeyDto | CreatedApiKeyDto> {
     const { created, key, plaintext } = await this.engine.engine.apiKeys.create(principal, {
       label: body.label,
       scopes: body.scopes,
@@ -34,7 +34,7 @@ export class ApiKeysController {
     });
     reply.header('cache-control', 'no-store');
     reply.status(created ? 201 : 200);
-    return created ? { ...ApiKeyDto.from(key), key: plaintext! } : ApiKeyDto.from(key);
+    return created ? { ...ApiKeyDto.from(key), created: true, key: plaintext! } : { ...ApiKeyDto.from(key), created: false };
   }
 
   @Get()
@@ -83,14 +83,15 @@ export class ApiKeysController {
 
   @Post(':id/rotate')
   @ApiOperation({ operationId: 'rotateApiKey', summary: 'Rotate: a new plaintext `key`; the old one keeps working for graceSeconds' })
-  @ApiOk(CreatedApiKeyDto, 201, 'rotated')
+  @ApiBody({ type: RotateApiKeyDto, required: false, description: 'optional: no body rotates with no grace period' })
+  @ApiOk(RotatedApiKeyDto, 201, 'rotated')
   @ApiErrors(400, 401, 403, 404, 409, 415)
   async rotate(
     @Param('id') id: string,
     @Body() body: RotateApiKeyDto,
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<CreatedApiKeyDto> {
+  ): Promise<RotatedApiKeyDto> {
     const { key, plaintext } = await this.engine.engine.apiKeys.rotate(principal, id, body?.graceSeconds ?? 0);
     reply.header('cache-control', 'no-store');
     reply.status(201);

@@ -8,7 +8,7 @@ import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
 
 /** Shape and types only; ranges and the duration are checked by the engine (shared with the CLI). */
 export class ApiKeyRateLimitDto {
-  @ApiProperty({ minimum: 1, maximum: MAX_RATE_LIMIT_REQUESTS, example: 100, description: 'requests allowed per window' })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: MAX_RATE_LIMIT_REQUESTS, example: 100, description: 'requests allowed per window' })
   @IsInt({ message: `requests must be an integer from 1 to ${MAX_RATE_LIMIT_REQUESTS}` })
   requests: number;
 
@@ -21,12 +21,12 @@ const RATE_LIMIT_DESCRIPTION =
   'the key\'s own request budget per process (fixed window); over it the key gets 429 RATE_LIMITED with Retry-After, and every response to it carries RateLimit-Limit/-Remaining/-Reset';
 
 export class CreateApiKeyDto {
-  @ApiPropertyOptional({ maxLength: 100, description: 'unique among live keys' })
+  @ApiPropertyOptional({ type: String, maxLength: 100, description: 'unique among live keys' })
   @IsOptional()
   @IsString({ message: 'label must be a string' })
   label?: string;
 
-  @ApiProperty({ enum: SCOPES, isArray: true, description: 'non-empty; at most the scopes of the calling key' })
+  @ApiProperty({ enum: SCOPES, isArray: true, minItems: 1, description: 'non-empty; at most the scopes of the calling key' })
   @IsArray({ message: 'scopes must be a non-empty list' })
   @IsString({ each: true, message: 'scopes must be strings' })
   scopes: string[];
@@ -37,7 +37,7 @@ export class CreateApiKeyDto {
   @IsString({ each: true, message: 'namespaces must be strings' })
   namespaces?: string[] | null;
 
-  @ApiPropertyOptional({ format: 'date-time', nullable: true })
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'ISO-8601 with a time zone; omit or null for no expiry' })
   @IsOptional()
   @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z)' })
   expiresAt?: string | null;
@@ -58,7 +58,7 @@ export class CreateApiKeyDto {
 }
 
 export class UpdateApiKeyDto {
-  @ApiPropertyOptional({ nullable: true })
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 100, description: 'unique among live keys; null clears it' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
   @IsString({ message: 'label must be a string or null' })
@@ -79,7 +79,7 @@ export class UpdateApiKeyDto {
   @IsString({ each: true, message: 'namespaces must be strings' })
   namespaces?: string[] | null;
 
-  @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'null clears the expiry' })
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'ISO-8601 with a time zone; null clears the expiry' })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
   @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z), or null' })
@@ -95,7 +95,7 @@ export class UpdateApiKeyDto {
 }
 
 export class RotateApiKeyDto {
-  @ApiPropertyOptional({ default: 0, description: 'seconds the old key keeps working (0 = stops at once)' })
+  @ApiPropertyOptional({ type: 'integer', default: 0, minimum: 0, maximum: 2_592_000, description: 'seconds the old key keeps working (0 = stops at once; at most 30 days)' })
   @IsOptional()
   @IsInt({ message: 'graceSeconds must be an integer' })
   @Min(0, { message: 'graceSeconds must be >= 0' })
@@ -133,8 +133,19 @@ export class ApiKeyDto {
   }
 }
 
+/** The 201 of create: `created: true` tells it from the idempotent 200 without a cast. */
 export class CreatedApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ enum: [true], type: Boolean, description: 'true: a new key was minted' }) created: true;
   @ApiProperty({ description: 'the plaintext key: returned this once, never again' }) key: string;
+}
+
+/** The 200 of an idempotent create whose label a key within your authority holds already. */
+export class ExistingApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ enum: [false], type: Boolean, description: 'false: the existing key, no plaintext' }) created: false;
+}
+
+export class RotatedApiKeyDto extends ApiKeyDto {
+  @ApiProperty({ description: 'the new plaintext key: returned this once, never again' }) key: string;
 }
 
 export const ApiKeyPageDto = PageOf(ApiKeyDto, 'ApiKeyPageDto');

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
-import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
 import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
 import { TERMINAL_STATES } from '../../engine/store/execution-types';
 import { assertWorkflowId } from '../../engine/workflows';
@@ -32,7 +32,9 @@ export class ExecutionsController {
   @Post('workflows/:id/executions')
   @RequireScopes('executions:write')
   @ApiOperation({ operationId: 'triggerExecution', summary: 'Trigger an execution: 202 QUEUED; with ?wait, 200 once it ended in time' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same body returns the first execution (kept >= 24 h)' })
+  @ApiWorkflowIdParam()
+  @ApiIdempotencyKeyHeader('same key + same body returns the first execution (kept >= 24 h)')
+  @ApiBody({ type: TriggerExecutionDto, required: false, description: 'optional: no body is no inputs and no labels' })
   @ApiOk(ExecutionDto, 202, 'queued (or still running after ?wait)')
   @ApiOk(ExecutionDto, 200, 'idempotent replay, or finished within ?wait')
   @ApiErrors('VALIDATION_ERROR', 'INVALID_INPUTS', 401, 403, 404, 'WORKFLOW_DISABLED', 'IDEMPOTENCY_KEY_REUSED', 413, 415)

@@ -9,14 +9,14 @@ export class TriggerExecutionDto {
   @IsObject({ message: 'inputs must be an object' })
   inputs?: Record<string, unknown>;
 
-  @ApiPropertyOptional({ description: 'string labels added to the execution', type: 'object', additionalProperties: { type: 'string' } })
+  @ApiPropertyOptional({ description: 'string labels added to the execution (at most 50; names <= 100 characters, values <= 1000)', type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 1000 } })
   @IsOptional()
   @IsObject({ message: 'labels must be an object of strings' })
   labels?: Record<string, string>;
 }
 
 export class TriggerQueryDto {
-  @ApiPropertyOptional({ description: "hold the response until the execution ends, at most this long (e.g. '30s', max 60s)" })
+  @ApiPropertyOptional({ description: "hold the response until the execution ends, at most this long: a duration such as '30s', '500ms' or 'PT30S', at most 60s", maxLength: 20, example: '30s' })
   @IsOptional()
   @IsString()
   @MaxLength(20)
@@ -24,8 +24,8 @@ export class TriggerQueryDto {
 }
 
 export class ExecutionListQueryDto extends PageQueryDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) workflowId?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) @Matches(/^[A-Za-z0-9._-]+$/, { message: 'namespace may contain letters, digits, dot, underscore and dash only' }) namespace?: string;
+  @ApiPropertyOptional({ maxLength: 100 }) @IsOptional() @IsString() @MaxLength(100) workflowId?: string;
+  @ApiPropertyOptional({ maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' }) @IsOptional() @IsString() @MaxLength(200) @Matches(/^[A-Za-z0-9._-]+$/, { message: 'namespace may contain letters, digits, dot, underscore and dash only' }) namespace?: string;
   @ApiPropertyOptional({ enum: EXECUTION_STATES })
   @IsOptional()
   @IsIn(EXECUTION_STATES as unknown as string[], { message: `state must be one of ${EXECUTION_STATES.join(', ')}` })
@@ -47,13 +47,13 @@ export class TaskRunDto {
   @ApiProperty() id: string;
   @ApiProperty() taskId: string;
   @ApiProperty({ nullable: true, type: String }) parentTaskRunId: string | null;
-  @ApiProperty({ nullable: true, type: Number, description: 'foreach iteration index' }) iteration: number | null;
-  @ApiProperty() attempt: number;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 0, description: 'foreach iteration index' }) iteration: number | null;
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'the retry number: 1 for the first try' }) attempt: number;
   @ApiProperty({ enum: ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] }) state: string;
   @ApiProperty({ format: 'date-time' }) startedAt: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;
-  @ApiProperty({ nullable: true, type: Number }) durationMs: number | null;
-  @ApiProperty({ nullable: true, description: 'task outputs (size-capped)' }) outputs: unknown;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 0 }) durationMs: number | null;
+  @ApiProperty({ nullable: true, type: 'object', additionalProperties: true, description: 'task outputs (size-capped); null while running or when it failed' }) outputs: unknown;
   @ApiProperty({ nullable: true, type: ExecutionErrorDto }) error: ExecutionErrorDto | null;
 
   static from(run: TaskRunRecord): TaskRunDto {
@@ -77,7 +77,7 @@ export class ExecutionDto {
   @ApiProperty({ description: 'opaque, URL-safe, sortable by creation (ULID)' }) id: string;
   @ApiProperty() workflowId: string;
   @ApiProperty() namespace: string;
-  @ApiProperty({ description: 'the workflow revision this execution pinned' }) revision: number;
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'the workflow revision this execution pinned' }) revision: number;
   @ApiProperty({ enum: EXECUTION_STATES }) state: string;
   @ApiProperty({ type: 'object', additionalProperties: true }) inputs: Record<string, unknown>;
   @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, description: 'taskId → that task’s outputs' }) outputs: Record<string, unknown> | null;
@@ -94,7 +94,7 @@ export class ExecutionDto {
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;
-  @ApiProperty({ nullable: true, type: Number }) durationMs: number | null;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 0 }) durationMs: number | null;
   @ApiProperty({ type: [StateChangeDto] }) history: StateChangeDto[];
   @ApiPropertyOptional({ type: [TaskRunDto], description: 'one entry per attempt (inspect only)' }) taskRuns?: TaskRunDto[];
 

@@ -8,7 +8,7 @@ import { EngineProvider } from '../engine/engine.provider';
 export class StatusDto {
   @ApiProperty({ enum: ['starting', 'ready', 'draining', 'stopped'] }) state: string;
   @ApiProperty() version: string;
-  @ApiProperty() uptimeMs: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) uptimeMs: number;
 }
 
 const startedAt = Date.now();

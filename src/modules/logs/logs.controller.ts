@@ -12,7 +12,7 @@ import { EngineProvider } from '../engine/engine.provider';
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 export class LogQueryDto {
-  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: 'limit must be an integer between 1 and 1000, in decimal digits' })
@@ -20,7 +20,7 @@ export class LogQueryDto {
   @Max(1000, { message: 'limit must be an integer between 1 and 1000, in decimal digits' })
   limit?: number;
 
-  @ApiPropertyOptional({ default: 0 })
+  @ApiPropertyOptional({ type: 'integer', default: 0, minimum: 0 })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: 'offset must be a non-negative integer, in decimal digits' })
@@ -32,16 +32,16 @@ export class LogQueryDto {
   @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
   level?: string;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) taskId?: string;
+  @ApiPropertyOptional({ maxLength: 100 }) @IsOptional() @IsString() @MaxLength(100) taskId?: string;
 
-  @ApiPropertyOptional({ description: 'only lines older than this log id (stable backwards paging)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'only lines older than this log id (stable backwards paging)' })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: 'before must be a log id (an integer in decimal digits)' })
   @Min(0, { message: 'before must be a log id (an integer in decimal digits)' })
   before?: number;
 
-  @ApiPropertyOptional({ description: 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)' })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
@@ -50,12 +50,12 @@ export class LogQueryDto {
 }
 
 export class LogLineDto {
-  @ApiProperty() id: number;
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'increasing per execution: the cursor of before/after and the SSE event id' }) id: number;
   @ApiProperty({ format: 'date-time' }) ts: string;
   @ApiProperty({ enum: LEVELS }) level: string;
   @ApiProperty({ nullable: true, type: String }) taskId: string | null;
   @ApiProperty({ nullable: true, type: String }) taskRunId: string | null;
-  @ApiProperty({ nullable: true, type: Number }) attempt: number | null;
+  @ApiProperty({ nullable: true, type: 'integer', minimum: 1 }) attempt: number | null;
   @ApiProperty() message: string;
 }
 

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiExtraModels, ApiHeader, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
-import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk } from '../../common/http/openapi';
 import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
 import { MAX_TOOL_WAIT_MS } from '../../engine/dsl';
 import type { ToolResult } from '../../engine/tools/types';
@@ -56,7 +56,9 @@ export class ToolsController {
   @Post(':name')
   @RequireScopes()
   @ApiOperation({ operationId: 'invokeTool', summary: "Call a tool: 200 when it ended within its wait, 202 while it still runs; dryRun validates and plans only" })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'same key + same arguments returns the first execution (kept >= 24 h)' })
+  @ApiParam({ name: 'name', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } })
+  @ApiIdempotencyKeyHeader('same key + same arguments returns the first execution (kept >= 24 h)')
+  @ApiBody({ type: InvokeToolDto, required: false, description: 'optional: no body is no arguments and the default wait' })
   @ApiResponse({
     status: 200,
     description: 'ended within the wait (ToolCallResult), dry run (DryRunResult) or a built-in tool (BuiltInResult)',

@@ -5,7 +5,7 @@ import { EXECUTION_STATES } from '../../engine/store/execution-types';
 import type { ToolDescriptor } from '../../engine/tools/types';
 
 export class ToolListQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'only the workflow tools of this exact namespace (built-in tools have none)' })
+  @ApiPropertyOptional({ maxLength: 200, pattern: '^[A-Za-z0-9._-]+$', description: 'only the workflow tools of this exact namespace (built-in tools have none)' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
@@ -52,7 +52,7 @@ export class InvokeToolDto {
   @IsBoolean({ message: 'dryRun must be a boolean' })
   dryRun?: boolean;
 
-  @ApiPropertyOptional({ description: "how long to wait for the end, e.g. '5s' (at most the tool's own wait, which is the default)" })
+  @ApiPropertyOptional({ maxLength: 20, example: '5s', description: "how long to wait for the end: a duration such as '5s' (at most the tool's own wait, which is the default)" })
   @IsOptional()
   @IsString({ message: "wait must be a duration such as '5s'" })
   @MaxLength(20)

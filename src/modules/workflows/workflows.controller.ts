@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { Consumes } from '../../common/http/content-type.guard';
-import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { ApiErrors, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
 import { EngineProvider } from '../engine/engine.provider';
 import { WorkflowDto, WorkflowListQueryDto, WorkflowPageDto, WorkflowPatchDto, WorkflowSummaryDto } from './workflows.dto';
 
@@ -28,6 +28,7 @@ export class WorkflowsController {
   }
 
   @Get(':id')
+  @ApiWorkflowIdParam()
   @RequireScopes('workflows:read')
   @ApiOperation({ operationId: 'getWorkflow', summary: 'Get a workflow: normalized definition, YAML source, revision' })
   @ApiOk(WorkflowDto)
@@ -39,11 +40,12 @@ export class WorkflowsController {
   }
 
   @Put(':id')
+  @ApiWorkflowIdParam()
   @RequireScopes('workflows:write')
   @Consumes(...YAML_TYPES)
   @ApiOperation({ operationId: 'applyWorkflow', summary: 'Apply a workflow from YAML: 201 when created, 200 when updated (revision + 1)' })
   @ApiConsumes('application/yaml', 'text/yaml')
-  @ApiBody({ description: 'the workflow YAML (DSL v1)', schema: { type: 'string' } })
+  @ApiBody({ description: 'the workflow YAML text (DSL v1), not a JSON string: send it as is with Content-Type application/yaml', schema: { type: 'string' } })
   @ApiOk(WorkflowDto, 200, 'updated')
   @ApiOk(WorkflowDto, 201, 'created')
   @ApiErrors('VALIDATION_ERROR', 'INVALID_WORKFLOW', 'WORKFLOW_ID_MISMATCH', 401, 403, 404, 413, 415)
@@ -59,6 +61,7 @@ export class WorkflowsController {
   }
 
   @Patch(':id')
+  @ApiWorkflowIdParam()
   @RequireScopes('workflows:write')
   @ApiOperation({ operationId: 'setWorkflowEnabled', summary: 'Enable or disable a workflow' })
   @ApiOk(WorkflowDto)
@@ -68,6 +71,7 @@ export class WorkflowsController {
   }
 
   @Delete(':id')
+  @ApiWorkflowIdParam()
   @HttpCode(204)
   @RequireScopes('workflows:write')
   @ApiOperation({ operationId: 'deleteWorkflow', summary: 'Delete a workflow (its execution history is kept)' })

@@ -1,18 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsDefined, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { WORKFLOW_ID_PATTERN } from '../../engine/dsl/types';
 import type { WorkflowRecord, WorkflowSummary } from '../../engine/store/state-store';
 import { BooleanQuery } from '../../common/http/boolean-query';
 import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
 
 export class WorkflowListQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'exact namespace' })
+  @ApiPropertyOptional({ description: 'exact namespace', maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   @Matches(/^[A-Za-z0-9._-]+$/, { message: 'namespace may contain letters, digits, dot, underscore and dash only' })
   namespace?: string;
 
-  @ApiPropertyOptional({ description: 'true or false' })
+  @ApiPropertyOptional({ type: 'string', enum: ['true', 'false'], description: 'true or false' })
   @IsOptional()
   @BooleanQuery()
   @IsBoolean({ message: "enabled must be 'true' or 'false'" })
@@ -27,11 +28,11 @@ export class WorkflowPatchDto {
 }
 
 export class WorkflowSummaryDto {
-  @ApiProperty() id: string;
+  @ApiProperty({ pattern: WORKFLOW_ID_PATTERN.source }) id: string;
   @ApiProperty() namespace: string;
   @ApiProperty({ nullable: true, type: String }) description: string | null;
   @ApiProperty() enabled: boolean;
-  @ApiProperty({ description: 'incremented by every apply' }) revision: number;
+  @ApiProperty({ type: 'integer', minimum: 1, description: 'incremented by every apply' }) revision: number;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
 
