@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The suites about the engine and the store, run a second time on PostgreSQL (issue 9).
- * Suites that open the SQLite file themselves stay SQLite-only; the pg-* files are PG-only.
+ * Their direct reads/writes of the store go through test/e2e/access-helpers.ts (SQLite or PostgreSQL);
+ * suites that open the SQLite file themselves stay SQLite-only; the pg-* files are PG-only.
  */
 const PG_LEG_FILES = [
   'test/e2e/executions.e2e.spec.ts',
@@ -11,6 +12,10 @@ const PG_LEG_FILES = [
   'test/e2e/logs.e2e.spec.ts',
   'test/e2e/cancel.e2e.spec.ts',
   'test/e2e/schedules.e2e.spec.ts',
+  'test/e2e/recovery.e2e.spec.ts',
+  'test/e2e/api-keys.e2e.spec.ts',
+  'test/e2e/api-keys-cli.e2e.spec.ts',
+  'test/e2e/audit.e2e.spec.ts',
 ];
 const PG_ONLY_FILES = ['test/e2e/pg-*.e2e.spec.ts'];
 

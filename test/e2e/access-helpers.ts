@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the issue-4 specs (managed API keys, scopes, audit, hardening): creating keys
- * through the admin API, reading the audit trail, and reading the SQLite file directly.
+ * through the admin API, reading the audit trail, and reading the store directly (SQLite or PostgreSQL).
  */
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
@@ -97,37 +97,102 @@ export function expectForbidden(res: TestResponse, requiredScopes?: string[]): v
   if (requiredScopes) expect(res.body.error.details?.requiredScopes, context).toEqual(requiredScopes);
 }
 
-// ---- direct, read-only access to the SQLite file --------------------------------------------------
+// ---- direct access to the server's store (SQLite file or PostgreSQL database) -------------------
 
-interface Statement {
-  all(...params: unknown[]): Record<string, unknown>[];
-  get(...params: unknown[]): Record<string, unknown> | undefined;
-}
-export interface ReadOnlyDb {
-  prepare(sql: string): Statement;
+type Row = Record<string, unknown>;
+
+interface SqliteDb {
+  prepare(sql: string): { all(...params: unknown[]): Row[]; run(...params: unknown[]): unknown };
   close(): void;
+}
+
+// `pg` ships no types: only what these helpers use.
+interface PgField {
+  name: string;
+  dataTypeID: number;
+}
+interface PgClient {
+  connect(): Promise<void>;
+  query(sql: string, params?: unknown[]): Promise<{ rows: Row[]; fields: PgField[] }>;
+  end(): Promise<void>;
 }
 
 const requireCjs = createRequire(__filename);
 
-/** Opens the server's SQLite file read-only (WAL: committed rows of the live server are visible). */
-export function openDb(path: string): ReadOnlyDb {
-  const Database = requireCjs('better-sqlite3') as new (file: string, options: { readonly: boolean; fileMustExist: boolean }) => ReadOnlyDb;
-  return new Database(path, { readonly: true, fileMustExist: true });
+/** The server's database: a SQLite path (sqlite leg) or a `postgresql://` URL (PG leg) — `server.databaseUrl`. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
 }
 
-export function tableRows(path: string, table: 'api_keys' | 'audit_events'): Record<string, unknown>[] {
-  const db = openDb(path);
+/** PostgreSQL int8 (the `bigint` millisecond columns); `pg` returns it as a string, SQLite as a number. */
+const PG_INT8 = 20;
+
+/**
+ * PostgreSQL rows in the shapes SQLite returns, so one assertion holds on both: int8 → number
+ * (every bigint column is an epoch-ms timestamp, far below 2^53). The schema has no boolean, json
+ * or timestamp column (booleans are `integer` 0/1, JSON is `text`), so nothing else differs.
+ */
+function sqliteShaped(rows: Row[], fields: PgField[]): Row[] {
+  const int8 = fields.filter((f) => f.dataTypeID === PG_INT8).map((f) => f.name);
+  if (int8.length === 0) return rows;
+  return rows.map((row) => {
+    const out = { ...row };
+    for (const name of int8) if (out[name] !== null && out[name] !== undefined) out[name] = Number(out[name]);
+    return out;
+  });
+}
+
+/** `?` placeholders (the SQLite form) → `$1, $2, …` (PostgreSQL); the helpers' SQL has no `?` in literals. */
+function pgPlaceholders(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+async function onPg<T>(url: string, fn: (client: PgClient) => Promise<T>): Promise<T> {
+  const { Client } = requireCjs('pg') as { Client: new (config: { connectionString: string }) => PgClient };
+  const client = new Client({ connectionString: url });
+  await client.connect();
   try {
-    return db.prepare(`select * from ${table}`).all();
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Runs one statement on the server's database and returns its rows (SQLite shapes on both
+ * stores). SQLite opens the file read-only unless `write`: in WAL mode the committed rows of the
+ * live server are visible either way.
+ */
+export async function queryDb(database: string, sql: string, params: unknown[] = [], options: { write?: boolean } = {}): Promise<Row[]> {
+  if (isPostgresUrl(database)) {
+    return onPg(database, async (client) => {
+      const res = await client.query(pgPlaceholders(sql), params);
+      return sqliteShaped(res.rows ?? [], res.fields ?? []);
+    });
+  }
+  const Database = requireCjs('better-sqlite3') as new (file: string, options: { readonly: boolean; fileMustExist: boolean }) => SqliteDb;
+  const db = new Database(database, { readonly: !options.write, fileMustExist: true });
+  try {
+    const statement = db.prepare(sql);
+    if (options.write) {
+      statement.run(...params);
+      return [];
+    }
+    return statement.all(...params);
   } finally {
     db.close();
   }
 }
 
+/** Every row of a table, as SQLite returns them (the PG leg's rows are normalized to the same shapes). */
+export function tableRows(database: string, table: 'api_keys' | 'audit_events'): Promise<Row[]> {
+  return queryDb(database, `select * from ${table}`);
+}
+
 /** Every column of every row, as one string (to search for a secret anywhere). */
-export function dumpTable(path: string, table: 'api_keys' | 'audit_events'): string {
-  return tableRows(path, table)
+export async function dumpTable(database: string, table: 'api_keys' | 'audit_events'): Promise<string> {
+  return (await tableRows(database, table))
     .map((row) => Object.values(row).map((v) => String(v)).join('\u0001'))
     .join('\n');
 }

@@ -8,12 +8,19 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, spawnServe, type ServeProcess } from '../support/cli';
+import { legDatabaseUrl, PG_LEG } from '../support/postgres';
 import { sleep, startTestServer, TEST_CONFIG, tempDir, type TestServer } from '../support/server';
 import { KEY_IN_TEXT, KEY_SHAPE, tableRows, waitForAudit } from './access-helpers';
 import { expectError, sha256hex, uniqueId, workflowYaml } from './helpers';
 import { httpClient } from './engine-helpers';
 
-/** The CLI against one database file, with no static key anywhere. */
+/** A fresh store for the CLI: a SQLite file in a new directory, or (PG leg) a new PostgreSQL database. */
+async function freshDb(prefix: string, file: string): Promise<string> {
+  const dir = tempDir(prefix);
+  return PG_LEG ? legDatabaseUrl(dir) : join(dir, file);
+}
+
+/** The CLI against one database (file or PostgreSQL URL), with no static key anywhere. */
 function cliEnv(db: string): Record<string, string | undefined> {
   return { AUTOKESTRA_CONFIG: TEST_CONFIG, AUTOKESTRA_API_KEYS: undefined, AUTOKESTRA_DATABASE_URL: db };
 }
@@ -36,8 +43,8 @@ async function cliCreate(db: string, args: string[]): Promise<any> {
 describe('autokestra api-keys (no server)', () => {
   let db: string;
 
-  beforeAll(() => {
-    db = join(tempDir('autokestra-keys-cli-'), 'keys.db');
+  beforeAll(async () => {
+    db = await freshDb('autokestra-keys-cli-', 'keys.db');
   });
 
   it('create prints the key once as JSON, with a warning on stderr, and stores only its SHA-256', async () => {
@@ -52,7 +59,7 @@ describe('autokestra api-keys (no server)', () => {
     expect(res.stderr).toMatch(/not shown again/i);
     expect(res.stderr).not.toContain(printed.key);
     expect(JSON.stringify(printed)).not.toMatch(/hash/i);
-    const rows = tableRows(db, 'api_keys');
+    const rows = await tableRows(db, 'api_keys');
     const row = rows.find((r) => r.id === printed.id)!;
     expect(row.key_hash).toBe(sha256hex(printed.key));
     expect(JSON.stringify(rows)).not.toContain(printed.key);
@@ -70,7 +77,7 @@ describe('autokestra api-keys (no server)', () => {
   it('create --rate-limit 100/1m stores the key\'s own request limit and prints it as {requests, window}', async () => {
     const printed = await cliCreate(db, ['--label', uniqueId('cli-limit'), '--scopes', 'logs:read', '--rate-limit', '100/60s']);
     expect(printed.rateLimit).toEqual({ requests: 100, window: '1m' });
-    const row = tableRows(db, 'api_keys').find((r) => r.id === printed.id)!;
+    const row = (await tableRows(db, 'api_keys')).find((r) => r.id === printed.id)!;
     expect(JSON.parse(String(row.rate_limit))).toEqual({ requests: 100, windowSeconds: 60 });
     const plain = await cliCreate(db, ['--label', uniqueId('cli-nolimit'), '--scopes', 'logs:read']);
     expect(plain.rateLimit).toBeNull();
@@ -104,7 +111,8 @@ describe('autokestra api-keys (no server)', () => {
     expect(res.stderr.length).toBeGreaterThan(0);
     expect(res.stdout + res.stderr).not.toMatch(KEY_IN_TEXT);
     expect(res.stderr).not.toMatch(/\n\s+at\s+\S+.*\.(js|ts):\d+/);
-    if (existsSync(db)) expect(tableRows(db, 'api_keys').some((r) => r.label === label)).toBe(false);
+    // SQLite: a refused first command may not even have created the file (PG: the database exists)
+    if (PG_LEG || existsSync(db)) expect((await tableRows(db, 'api_keys')).some((r) => r.label === label)).toBe(false);
   });
 
   it('create refuses a taken label with CONFLICT and prints no key', async () => {
@@ -114,7 +122,7 @@ describe('autokestra api-keys (no server)', () => {
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/CONFLICT/);
     expect(res.stdout).not.toMatch(KEY_IN_TEXT);
-    expect(tableRows(db, 'api_keys').filter((r) => r.label === label)).toHaveLength(1);
+    expect((await tableRows(db, 'api_keys')).filter((r) => r.label === label)).toHaveLength(1);
   });
 
   it('revoke ID marks the key revoked and keeps the row', async () => {
@@ -124,7 +132,7 @@ describe('autokestra api-keys (no server)', () => {
     expect(res.stdout).toContain(printed.id);
     expect(res.stdout).toContain(printed.prefix);
     expect(res.stdout).not.toContain(printed.key);
-    const row = tableRows(db, 'api_keys').find((r) => r.id === printed.id)!;
+    const row = (await tableRows(db, 'api_keys')).find((r) => r.id === printed.id)!;
     expect(row.revoked_at).not.toBeNull();
     expect(Number(row.enabled)).toBe(0);
   });
@@ -144,7 +152,7 @@ describe('autokestra api-keys (no server)', () => {
     expect(rotated.key).toMatch(KEY_SHAPE);
     expect(rotated.key).not.toBe(printed.key);
     expect(res.stdout.match(KEY_IN_TEXT)).toHaveLength(1);
-    const row = tableRows(db, 'api_keys').find((r) => r.id === printed.id)!;
+    const row = (await tableRows(db, 'api_keys')).find((r) => r.id === printed.id)!;
     expect(row.key_hash).toBe(sha256hex(rotated.key));
     expect(JSON.stringify(row)).not.toContain(rotated.key);
   });
@@ -156,7 +164,7 @@ describe('CLI and a running server on the same database (auth.keyCacheTtlMs: 500
 
   beforeAll(async () => {
     server = await startTestServer({ configure: (c) => (c.auth.keyCacheTtlMs = 500) });
-    db = server.dbPath;
+    db = server.databaseUrl;
   });
   afterAll(async () => {
     await server?.close();
@@ -258,7 +266,7 @@ describe.concurrent('autokestra serve without a static key', () => {
   });
 
   it('refuses to start with no static key and no managed key, naming both ways to fix it', async () => {
-    const db = join(tempDir('autokestra-nokey-'), 'none.db');
+    const db = await freshDb('autokestra-nokey-', 'none.db');
     for (const apiKeys of [undefined, '']) {
       const res = await runCli(['serve'], { ...cliEnv(db), AUTOKESTRA_API_KEYS: apiKeys });
       expect(res.code, res.stderr).not.toBe(0);
@@ -271,7 +279,7 @@ describe.concurrent('autokestra serve without a static key', () => {
   });
 
   it('refuses to start when the only managed key is revoked', async () => {
-    const db = join(tempDir('autokestra-revoked-'), 'revoked.db');
+    const db = await freshDb('autokestra-revoked-', 'revoked.db');
     const printed = await cliCreate(db, ['--label', 'only', '--scopes', 'admin']);
     expect((await runCli(['api-keys', 'revoke', printed.id], cliEnv(db))).code).toBe(0);
     const res = await runCli(['serve'], cliEnv(db));
@@ -280,7 +288,7 @@ describe.concurrent('autokestra serve without a static key', () => {
   });
 
   it('refuses to start when the only managed key has expired', async () => {
-    const db = join(tempDir('autokestra-expired-'), 'expired.db');
+    const db = await freshDb('autokestra-expired-', 'expired.db');
     await cliCreate(db, ['--label', 'short-lived', '--scopes', 'admin', '--expires-in', '1s']);
     await sleep(1100);
     const res = await runCli(['serve'], cliEnv(db));
@@ -289,7 +297,7 @@ describe.concurrent('autokestra serve without a static key', () => {
   });
 
   it('starts after `api-keys create` with no static key configured, and the managed key works over HTTP', async () => {
-    const db = join(tempDir('autokestra-managed-serve-'), 'managed.db');
+    const db = await freshDb('autokestra-managed-serve-', 'managed.db');
     const printed = await cliCreate(db, ['--label', 'first-admin', '--scopes', 'admin']);
     const serve: ServeProcess = await spawnServe({ ...cliEnv(db), AUTOKESTRA_API_KEYS: '' });
     killers.push(serve.child);
@@ -315,11 +323,12 @@ describe('autokestra quickstart', () => {
     output: () => string;
   }
 
-  function quickstart(cwd: string): Promise<Running> {
+  /** `databaseUrl` '' = quickstart's default, ./data/autokestra.db (the PG leg passes its database) */
+  function quickstart(cwd: string, databaseUrl: string): Promise<Running> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [CLI, 'quickstart'], {
         cwd,
-        env: { ...process.env, AUTOKESTRA_CONFIG: '', AUTOKESTRA_API_KEYS: '', AUTOKESTRA_PORT: '0', AUTOKESTRA_HOST: '127.0.0.1', AUTOKESTRA_DATABASE_URL: '' },
+        env: { ...process.env, AUTOKESTRA_CONFIG: '', AUTOKESTRA_API_KEYS: '', AUTOKESTRA_PORT: '0', AUTOKESTRA_HOST: '127.0.0.1', AUTOKESTRA_DATABASE_URL: databaseUrl },
       });
       let out = '';
       const onData = (d: Buffer) => {
@@ -345,7 +354,8 @@ describe('autokestra quickstart', () => {
   it('mints a managed admin key on the first run (printed, working), and none on the second', async () => {
     const cwd = tempDir('autokestra-quickstart-');
     mkdirSync(join(cwd, 'data'), { recursive: true });
-    const first = await quickstart(cwd);
+    const databaseUrl = PG_LEG ? await legDatabaseUrl(cwd) : '';
+    const first = await quickstart(cwd, databaseUrl);
     let key: string;
     try {
       const keys = [...new Set(first.output().match(KEY_IN_TEXT) ?? [])];
@@ -361,11 +371,11 @@ describe('autokestra quickstart', () => {
     } finally {
       await stop(first);
     }
-    const db = join(cwd, 'data', 'autokestra.db');
-    expect(existsSync(db)).toBe(true);
-    expect(JSON.stringify(tableRows(db, 'api_keys'))).not.toContain(key!);
+    const db = PG_LEG ? databaseUrl : join(cwd, 'data', 'autokestra.db');
+    if (!PG_LEG) expect(existsSync(db)).toBe(true);
+    expect(JSON.stringify(await tableRows(db, 'api_keys'))).not.toContain(key!);
 
-    const second = await quickstart(cwd);
+    const second = await quickstart(cwd, databaseUrl);
     try {
       expect(second.output()).not.toMatch(KEY_IN_TEXT);
       expect(second.output()).toMatch(/already exists|no new key/i);
@@ -374,6 +384,6 @@ describe('autokestra quickstart', () => {
     } finally {
       await stop(second);
     }
-    expect(tableRows(db, 'api_keys')).toHaveLength(1);
+    expect(await tableRows(db, 'api_keys')).toHaveLength(1);
   }, 90_000);
 });

@@ -81,7 +81,7 @@ describe('POST /api/v1/api-keys', () => {
 
   it('stores only the SHA-256 of the key: the plaintext is in no column of api_keys', async () => {
     const created = await createKey(server, { scopes: ['logs:read'] });
-    const rows = tableRows(server.dbPath, 'api_keys');
+    const rows = await tableRows(server.databaseUrl, 'api_keys');
     const row = rows.find((r) => r.id === created.id);
     expect(row).toBeDefined();
     expect(row!.key_hash).toBe(sha256hex(created.key));
@@ -121,12 +121,12 @@ describe('POST /api/v1/api-keys', () => {
     ['an unknown field', { scopes: ['logs:read'], owner: 'me' }],
   ])('rejects %s with 400 VALIDATION_ERROR and creates nothing', async (_name, body) => {
     const label = (body as { label?: string }).label ?? uniqueLabel('invalid');
-    const countBefore = tableRows(server.dbPath, 'api_keys').length;
+    const countBefore = (await tableRows(server.databaseUrl, 'api_keys')).length;
     const res = await server.request('POST', '/api/v1/api-keys', { body: { label, ...body } });
     const error = expectError(res, 400, 'VALIDATION_ERROR');
     expect(Array.isArray(error.details), res.text).toBe(true);
     expect(res.body.key).toBeUndefined();
-    expect(tableRows(server.dbPath, 'api_keys').length).toBe(countBefore);
+    expect((await tableRows(server.databaseUrl, 'api_keys')).length).toBe(countBefore);
   });
 
   it('accepts a label of exactly 100 characters', async () => {
@@ -141,7 +141,7 @@ describe('POST /api/v1/api-keys', () => {
     const res = await server.request('POST', '/api/v1/api-keys', { body: { label, scopes: ['audit:read'] } });
     expectError(res, 409, 'CONFLICT');
     expect(res.text).not.toMatch(/ak_[0-9A-Za-z]{38}/);
-    const rows = tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label);
+    const rows = (await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label);
     expect(rows).toHaveLength(1);
     expect(rows[0].id).toBe(first.id);
   });
@@ -156,7 +156,7 @@ describe('POST /api/v1/api-keys', () => {
     expect(res.body.id).toBe(first.id);
     expect(res.body.prefix).toBe(first.prefix);
     expect(res.text).not.toContain(first.key);
-    expect(tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label)).toHaveLength(1);
+    expect((await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label)).toHaveLength(1);
     // the first plaintext still works; nothing was rotated
     expect((await status(first.key)).status).toBe(200);
   });
@@ -352,7 +352,7 @@ describe('POST /api/v1/api-keys/:id/rotate', () => {
     expect(res.text).not.toContain(created.key);
     expectError(await status(created.key), 401, 'INVALID_API_KEY');
     expect((await status(res.body.key)).status).toBe(200);
-    const row = tableRows(server.dbPath, 'api_keys').find((r) => r.id === created.id)!;
+    const row = (await tableRows(server.databaseUrl, 'api_keys')).find((r) => r.id === created.id)!;
     expect(row.key_hash).toBe(sha256hex(res.body.key));
     expect(JSON.stringify(row)).not.toContain(res.body.key);
     expect(JSON.stringify(row)).not.toContain(created.key);
@@ -515,7 +515,7 @@ describe('no escalation', () => {
     const label = uniqueLabel('escalate');
     const res = await server.request('POST', '/api/v1/api-keys', { body: { label, scopes }, auth: manager.key });
     expectError(res, 403, 'FORBIDDEN');
-    expect(tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label)).toEqual([]);
+    expect((await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label)).toEqual([]);
   });
 
   it('a manager cannot widen a key beyond its own scopes with PATCH (403, scopes unchanged)', async () => {
@@ -571,7 +571,7 @@ describe('no escalation', () => {
       const res = await server.request('POST', '/api/v1/api-keys', { body: { label, scopes: ['workflows:read'], namespaces }, auth: nsManager.key });
       expect(res.status, `${JSON.stringify(namespaces)}: ${res.text}`).toBe(403);
       expect(res.body.error.code).toBe('FORBIDDEN');
-      expect(tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label)).toEqual([]);
+      expect((await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label)).toEqual([]);
     }
     // omitting namespaces would mean "every namespace"
     expectError(await server.request('POST', '/api/v1/api-keys', { body: { label: uniqueLabel('ns-all'), scopes: ['workflows:read'] }, auth: nsManager.key }), 403, 'FORBIDDEN');
@@ -653,7 +653,7 @@ describe('lastUsedAt with lastUsedWriteIntervalMs: 0', () => {
     }
     expect(Date.parse(second!)).toBeGreaterThan(Date.parse(first!));
     // the client address is recorded with it (not exposed by the API, but in the store)
-    const row = tableRows(fast.dbPath, 'api_keys').find((r) => r.id === created.id)!;
+    const row = (await tableRows(fast.databaseUrl, 'api_keys')).find((r) => r.id === created.id)!;
     expect(String(row.last_used_ip)).toMatch(/127\.0\.0\.1/);
   });
 });

@@ -3,7 +3,6 @@
  * apply/delete/enable/disable and execution trigger/cancel; `GET /api/v1/audit` with filters,
  * newest first; auth failures aggregated so that a flood cannot fill the disk; retention.
  */
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, startTestServer, tempDir, type TestServer } from '../support/server';
 import {
@@ -11,6 +10,7 @@ import {
   audit,
   AUDIT_FIELDS,
   createKey,
+  queryDb,
   tableRows,
   unknownWellFormedKey,
   waitForAudit,
@@ -314,7 +314,7 @@ describe('auth failure aggregation (auth.failureAuditWindowMs: 1000)', () => {
     const total = late.reduce((sum, e) => sum + Number(e.details.count), 0);
     expect(total).toBe(50);
     expect(aggregated.details.count).toBeGreaterThan(1);
-    const rows = tableRows(quiet.dbPath, 'audit_events').filter((r) => r.actor === prefix);
+    const rows = (await tableRows(quiet.databaseUrl, 'audit_events')).filter((r) => r.actor === prefix);
     expect(rows).toHaveLength(2);
     expect(JSON.stringify(rows)).not.toContain(key);
   });
@@ -356,7 +356,7 @@ describe('auth failure flood from many addresses', () => {
       // shutdown closes the failure window and writes what is pending
       await flood.close();
     }
-    const rows = tableRows(flood.dbPath, 'audit_events').filter((r) => r.action === 'auth.failure');
+    const rows = (await tableRows(flood.databaseUrl, 'audit_events')).filter((r) => r.action === 'auth.failure');
     const total = rows.reduce((sum, r) => sum + Number(JSON.parse(String(r.details)).count), 0);
     expect(total).toBe(N);
     expect(rows.length).toBeLessThanOrEqual(1001);
@@ -370,21 +370,18 @@ describe('retention', () => {
     const first = await startTestServer({ dir });
     const key = first.key;
     await first.close();
-    const requireCjs = createRequire(__filename);
-    const Database = requireCjs('better-sqlite3') as new (file: string) => { prepare(sql: string): { run(...p: unknown[]): unknown }; close(): void };
-    const db = new Database(first.dbPath);
+    // rows from the past, written straight into the store (same SQL on SQLite and PostgreSQL)
     const day = 86_400_000;
-    const insert = db.prepare('insert into audit_events (id, at, actor, action, resource_type, resource_id, namespace, outcome, ip, details) values (?, ?, ?, ?, null, null, null, ?, null, null)');
-    insert.run('00000000000000000000OLD001', Date.now() - 31 * day, 'static', 'test.old', 'success');
-    insert.run('00000000000000000000NEW001', Date.now() - 29 * day, 'static', 'test.recent', 'success');
-    db.close();
+    const insert = 'insert into audit_events (id, at, actor, action, resource_type, resource_id, namespace, outcome, ip, details) values (?, ?, ?, ?, null, null, null, ?, null, null)';
+    await queryDb(first.databaseUrl, insert, ['00000000000000000000OLD001', Date.now() - 31 * day, 'static', 'test.old', 'success'], { write: true });
+    await queryDb(first.databaseUrl, insert, ['00000000000000000000NEW001', Date.now() - 29 * day, 'static', 'test.recent', 'success'], { write: true });
     const second = await startTestServer({ dir, key, configure: (c) => (c.retention.days = 30) });
     try {
       const deadline = Date.now() + 5000;
-      let rows = tableRows(second.dbPath, 'audit_events');
+      let rows = await tableRows(second.databaseUrl, 'audit_events');
       while (rows.some((r) => r.action === 'test.old') && Date.now() < deadline) {
         await sleep(50);
-        rows = tableRows(second.dbPath, 'audit_events');
+        rows = await tableRows(second.databaseUrl, 'audit_events');
       }
       expect(rows.map((r) => r.action)).not.toContain('test.old');
       expect(rows.map((r) => r.action)).toContain('test.recent');

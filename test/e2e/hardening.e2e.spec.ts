@@ -309,7 +309,7 @@ describe('no secret in the store after failed attempts', () => {
     } finally {
       await server.close();
     }
-    const dump = JSON.stringify(tableRows(server.dbPath, 'audit_events'));
+    const dump = JSON.stringify(await tableRows(server.databaseUrl, 'audit_events'));
     for (const key of presented) expect(dump).not.toContain(key);
   });
 });

@@ -230,7 +230,7 @@ describe('idempotent create with a label held by a key outside the caller’s au
     const mine = await createKey(server, { scopes: ['workflows:read'], namespaces: ['team-a'] }, manager.key);
     expect(normalized(await post(mine.label!, undefined, manager.key), mine.label!)).toEqual(normalized(plain, label));
     // nothing was created; the foreign key is untouched
-    expect(tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label)).toHaveLength(1);
+    expect((await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label)).toHaveLength(1);
     expect(await adminView(foreign.id)).toMatchObject({ label, scopes: foreign.scopes, namespaces: foreign.namespaces, revokedAt: null });
   });
 

@@ -149,11 +149,11 @@ describe('per-key request limits (rateLimit on a managed key)', () => {
     expect((await server.request('GET', `/api/v1/api-keys/${created.id}`)).body.rateLimit).toEqual({ requests: 100, window: '1m' });
     const list = await server.request('GET', '/api/v1/api-keys?limit=500');
     expect(list.body.items.find((k: { id: string }) => k.id === created.id).rateLimit).toEqual({ requests: 100, window: '1m' });
-    const row = tableRows(server.dbPath, 'api_keys').find((r) => r.id === created.id)!;
+    const row = (await tableRows(server.databaseUrl, 'api_keys')).find((r) => r.id === created.id)!;
     expect(JSON.parse(String(row.rate_limit))).toEqual({ requests: 100, windowSeconds: 60 });
     const unlimited = await createKey(server, { scopes: ['workflows:read'] });
     expect(unlimited.rateLimit).toBeNull();
-    expect(tableRows(server.dbPath, 'api_keys').find((r) => r.id === unlimited.id)!.rate_limit).toBeNull();
+    expect((await tableRows(server.databaseUrl, 'api_keys')).find((r) => r.id === unlimited.id)!.rate_limit).toBeNull();
   });
 
   it('answers 429 RATE_LIMITED with Retry-After and RateLimit-* headers over the limit; other keys are unaffected', async () => {
@@ -265,7 +265,7 @@ describe('per-key request limits (rateLimit on a managed key)', () => {
     const detail = error.details.find((d: { field: string }) => d.field === field);
     expect(detail, created.text).toBeDefined();
     expect(detail.message).toMatch(message);
-    expect(tableRows(server.dbPath, 'api_keys').filter((r) => r.label === label)).toEqual([]);
+    expect((await tableRows(server.databaseUrl, 'api_keys')).filter((r) => r.label === label)).toEqual([]);
 
     const key = await createKey(server, { scopes: ['workflows:read'], rateLimit: { requests: 7, window: '1m' } });
     const patched = await server.request('PATCH', `/api/v1/api-keys/${key.id}`, { body: { rateLimit } });

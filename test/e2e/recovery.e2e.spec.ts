@@ -1,13 +1,14 @@
 /**
  * Durability with real processes (issue 3 "Runtime"): the BUILT CLI (`node dist/cli.js serve`)
  * is spawned, killed with SIGKILL, stopped, terminated with SIGTERM; several processes share one
- * SQLite file. Run `npm run build` first.
+ * store (the SQLite file; on the PG leg one PostgreSQL database). Run `npm run build` first.
  */
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killAll, spawnServe, type ServeProcess } from '../support/cli';
+import { legDatabaseUrl, PG_LEG } from '../support/postgres';
 import { randomKey, startTestServer, TEST_CONFIG, tempDir } from '../support/server';
 import { uniqueId } from './helpers';
 import { apply, httpClient, inspect, listAll, runsOf, start, waitFor, waitTerminal, type Api } from './engine-helpers';
@@ -26,10 +27,18 @@ interface Node {
   api: Api;
 }
 
-async function serve(dbPath: string, key: string, config = TEST_CONFIG): Promise<Node> {
+/**
+ * The store of one scenario: a SQLite file in `dir`, or (PG leg) the PostgreSQL database of `dir`
+ * — the one startTestServer({dir}) also opens, dropped after the file.
+ */
+function storeOf(dir: string): Promise<string> {
+  return PG_LEG ? legDatabaseUrl(dir) : Promise.resolve(join(dir, 'autokestra.db'));
+}
+
+async function serve(databaseUrl: string, key: string, config = TEST_CONFIG): Promise<Node> {
   const proc = await spawnServe({
     AUTOKESTRA_API_KEYS: key,
-    AUTOKESTRA_DATABASE_URL: dbPath,
+    AUTOKESTRA_DATABASE_URL: databaseUrl,
     AUTOKESTRA_PORT: '0',
     AUTOKESTRA_CONFIG: config,
   });
@@ -56,7 +65,7 @@ function states(execution: any): string[] {
 describe('crash recovery (kill -9)', () => {
   it('a restarted server resumes at the interrupted task: completed tasks never re-run, the interrupted one runs again as attempt 2', async () => {
     const dir = tempDir('autokestra-kill9-');
-    const db = join(dir, 'autokestra.db');
+    const db = await storeOf(dir);
     const key = randomKey();
     const wf = uniqueId('kill9');
 
@@ -88,7 +97,7 @@ describe('crash recovery (kill -9)', () => {
 describe('fencing: a stale owner cannot write', () => {
   it('an owner frozen past its lease loses the execution to another process; when it wakes up, its late writes change nothing', async () => {
     const dir = tempDir('autokestra-fence-');
-    const db = join(dir, 'autokestra.db');
+    const db = await storeOf(dir);
     const key = randomKey();
     const wf = uniqueId('fence');
 
@@ -126,10 +135,10 @@ describe('fencing: a stale owner cannot write', () => {
   });
 });
 
-describe('two processes on ONE SQLite file', () => {
+describe('two processes on ONE store (SQLite file / PostgreSQL database)', () => {
   it('200 executions triggered through both APIs at once all end SUCCESS, every task run exactly once', async () => {
     const dir = tempDir('autokestra-two-');
-    const db = join(dir, 'autokestra.db');
+    const db = await storeOf(dir);
     const key = randomKey();
     const wf = uniqueId('two-procs');
     const [one, two] = await Promise.all([serve(db, key), serve(db, key)]);
@@ -169,7 +178,7 @@ describe('two processes on ONE SQLite file', () => {
 describe('SIGTERM', () => {
   it('exits 0 after the grace period, releasing the running execution to the queue; a new server completes it', async () => {
     const dir = tempDir('autokestra-sigterm-');
-    const db = join(dir, 'autokestra.db');
+    const db = await storeOf(dir);
     const key = randomKey();
     const config = join(dir, 'config.yaml');
     writeFileSync(
@@ -214,7 +223,7 @@ describe('SIGTERM', () => {
 
   it('an execution that ends within the grace period finishes normally before the process exits', async () => {
     const dir = tempDir('autokestra-sigterm-grace-');
-    const db = join(dir, 'autokestra.db');
+    const db = await storeOf(dir);
     const key = randomKey();
     const wf = uniqueId('sigterm-grace');
     // test.yaml: shutdownGraceMs 2000

@@ -971,7 +971,7 @@ describe('argument values never reach a log line or the audit trail', () => {
     // at least the seven calls that reach the tool service are audited; then flush and read everything
     await waitForAudit(server, 'action=tool.invoke', (all) => all.filter((e) => e.details?.client === ua).length >= 7);
     const auditJson = JSON.stringify(await allAudit(server));
-    const auditTable = dumpTable(server.dbPath, 'audit_events');
+    const auditTable = await dumpTable(server.databaseUrl, 'audit_events');
     await sleep(200);
     const logs = await server.logs();
     expect(logs.length).toBeGreaterThan(0);

@@ -210,13 +210,13 @@ describe('no plaintext key anywhere but the one-time `key` field', () => {
     expect(leaksIn(logs)).toEqual([]);
     expect(logs).not.toMatch(/ak_[0-9A-Za-z]{38}/);
 
-    const audit = dumpTable(server.dbPath, 'audit_events');
+    const audit = await dumpTable(server.databaseUrl, 'audit_events');
     expect(audit.length).toBeGreaterThan(0);
     expect(leaksIn(audit)).toEqual([]);
     expect(audit).not.toMatch(/ak_[0-9A-Za-z]{38}/);
 
     // api_keys: no plaintext, no random part; a hash only in key_hash / previous_key_hash
-    const rows = tableRows(server.dbPath, 'api_keys');
+    const rows = await tableRows(server.databaseUrl, 'api_keys');
     const keyTable = rows.map((row) => Object.values(row).map(String).join('\u0001')).join('\n');
     expect(leaksIn(keyTable, { allowHash: true })).toEqual([]);
     const hashColumns = new Set(['key_hash', 'previous_key_hash']);
