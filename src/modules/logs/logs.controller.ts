@@ -1,13 +1,15 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiProduces, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
-import type { LogLevelName } from '../../engine/store/execution-types';
+import type { LogLevelName, LogLine } from '../../engine/store/execution-types';
 import { EngineProvider } from '../engine/engine.provider';
+import { SseResponse } from './sse';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -49,6 +51,47 @@ export class LogQueryDto {
   after?: number;
 }
 
+export class LogStreamQueryDto {
+  @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
+  @IsOptional()
+  @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
+  level?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) taskId?: string;
+
+  @ApiPropertyOptional({ description: 'start after this log id (a Last-Event-ID header, sent by a reconnecting EventSource, wins over it)' })
+  @IsOptional()
+  @DecimalInteger()
+  @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
+  @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
+  after?: number;
+}
+
+/** Stream timing; tests shorten it (in-process servers share this object). */
+export const LOG_STREAM_SETTINGS = {
+  /** an SSE comment this often keeps proxies and idle timeouts from cutting a quiet stream */
+  heartbeatMs: 15_000,
+  /** how often a stream reads the store when nothing in this process woke it */
+  pollMs: 250,
+  /** lines per store read */
+  batch: 500,
+  /** EventSource's reconnection delay, sent as `retry:` */
+  retryMs: 1000,
+};
+
+const LAST_EVENT_ID = /^\d{1,15}$/;
+
+function cursorFrom(lastEventId: string | undefined, after: number | undefined): number | undefined {
+  if (lastEventId === undefined) return after;
+  const value = lastEventId.trim();
+  if (!LAST_EVENT_ID.test(value)) {
+    throw new ApiError('VALIDATION_ERROR', 'Last-Event-ID must be a log id (an integer in decimal digits), as sent in the id: field of a log event', [
+      { field: 'Last-Event-ID', message: 'must be a log id in decimal digits' },
+    ]);
+  }
+  return Number(value);
+}
+
 export class LogLineDto {
   @ApiProperty() id: number;
   @ApiProperty({ format: 'date-time' }) ts: string;
@@ -83,11 +126,62 @@ export class LogsController {
       { limit, offset, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId, before: query.before, after: query.after },
       principal,
     );
-    return {
-      items: page.items.map((l) => ({ id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message })),
-      limit,
-      offset,
-      hasMore: page.hasMore,
-    };
+    return { items: page.items.map(toLogLineDto), limit, offset, hasMore: page.hasMore };
   }
+
+  @Get(':id/logs/stream')
+  @RequireScopes('logs:read')
+  @ApiOperation({
+    summary: 'Follow execution logs live (Server-Sent Events)',
+    description:
+      'The lines after the cursor (`after`, or the Last-Event-ID header of a reconnecting EventSource), oldest first, then new lines as they are written, ' +
+      'each as `event: log`, `id: <log id>`, `data: <LogLineDto JSON>`; then `event: end` with `{"state","executionId","endedAt","error"}` once the execution is terminal ' +
+      'and every line written before that was sent, and the stream closes. `: heartbeat` comments keep a quiet stream open. A draining server ends open streams ' +
+      '(reconnect with Last-Event-ID). Errors before the stream starts are JSON in the error shape.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this log id (wins over `after`)' })
+  @ApiResponse({ status: 200, description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: log\ndata: {"id":42,...}\n\n' } } } })
+  @ApiErrors(400, 401, 403, 404)
+  async stream(
+    @Param('id') id: string,
+    @Query() query: LogStreamQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<void> {
+    const after = cursorFrom(lastEventId, query.after);
+    const settings = LOG_STREAM_SETTINGS;
+    const stopped = new AbortController();
+    // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
+    const events = await this.engine.engine.executions.follow(
+      id,
+      { after, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId },
+      { signal: stopped.signal, pollMs: settings.pollMs, batch: settings.batch },
+      principal,
+    );
+    const sse = new SseResponse(reply, { heartbeatMs: settings.heartbeatMs, retryMs: settings.retryMs });
+    sse.closed.addEventListener('abort', () => stopped.abort(), { once: true });
+    try {
+      for await (const event of events) {
+        if (event.type === 'lines') {
+          for (const line of event.lines) await sse.send('log', toLogLineDto(line), line.id);
+        } else {
+          const { execution } = event;
+          await sse.send('end', { state: execution.state, executionId: execution.id, endedAt: toIso(execution.endedAt), error: execution.error });
+        }
+        if (sse.closed.aborted) break;
+      }
+    } catch (error) {
+      // the status line is gone: a failure mid-stream can only end it (the client reconnects)
+      this.engine.engine.logger.warn({ err: error, executionId: id }, 'log stream ended by an error');
+    } finally {
+      stopped.abort();
+      sse.end();
+    }
+  }
+}
+
+function toLogLineDto(l: LogLine): LogLineDto {
+  return { id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message };
 }
