@@ -33,6 +33,8 @@ export class SseResponse {
       'cache-control': 'no-store',
       // proxies (nginx) would buffer the stream otherwise
       'x-accel-buffering': 'no',
+      // an ended stream takes its connection with it (it is not reused for other requests)
+      connection: 'close',
     });
     // EventSource reconnects after `retry` ms with Last-Event-ID (e.g. when a replica drains).
     this.raw.write(options.retryMs !== undefined ? `retry: ${options.retryMs}\n\n` : ':\n\n');
