@@ -4,15 +4,19 @@
  * resume, errors before the stream, disconnects, shutdown and heartbeats; `executions logs
  * --follow` of the CLI (same follower, on the database). Runs on the PG leg too.
  */
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOG_STREAM_SETTINGS } from '../../src/modules/logs/logs.controller';
-import { runCli } from '../support/cli';
-import { PG_LEG } from '../support/postgres';
-import { applyWorkflow, sleep, startTestServer, type TestServer } from '../support/server';
+import { killAll, runCli, spawnServe, stopProcess } from '../support/cli';
+import { createTestDatabase, PG_LEG } from '../support/postgres';
+import { applyWorkflow, randomKey, sleep, startTestServer, tempDir, type TestServer } from '../support/server';
 import { endEvent, hasEnd, logEvents, openSse, type SseStream } from '../support/sse';
 import { createKey } from './access-helpers';
 import { expectError, parseLogLines, uniqueId } from './helpers';
-import { allLogs, inspect, LOG_FIELDS, sortedKeys, start, TERMINAL, waitFor, waitTerminal } from './engine-helpers';
+import { allLogs, apply, httpClient, inspect, LOG_FIELDS, sortedKeys, start, TERMINAL, waitFor, waitTerminal } from './engine-helpers';
 
 let server: TestServer;
 const streams: SseStream[] = [];
@@ -324,7 +328,7 @@ describe('lifecycle', () => {
 });
 
 describe('autokestra executions logs --follow (the same follower, on the database)', () => {
-  it.skipIf(PG_LEG)('prints the backlog and the live lines, oldest first, and exits when the execution ends', async () => {
+  it('prints the backlog and the live lines, oldest first, and exits when the execution ends', async () => {
     const wf = uniqueId('cli-follow');
     await applyWorkflow(server, wf, slowLogger(wf, '500ms'));
     const id = await start(server, wf);
@@ -340,6 +344,122 @@ describe('autokestra executions logs --follow (the same follower, on the databas
     const cut = stored[1].id;
     const after = await runCli(['executions', 'logs', id, '--after', String(cut)], env);
     expect(after.stdout.trim().split('\n').map(message)).toEqual(stored.filter((l) => l.id > cut).map((l) => l.message));
+  });
+});
+
+interface PgClient {
+  connect(): Promise<void>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  end(): Promise<void>;
+}
+function pgClient(url: string): PgClient {
+  const { Client } = createRequire(__filename)('pg') as { Client: new (config: { connectionString: string }) => PgClient };
+  return new Client({ connectionString: url });
+}
+
+describe.runIf(PG_LEG)('PostgreSQL: lines committed out of id order', () => {
+  const insertLine = (db: PgClient, executionId: string, message: string) =>
+    db.query<{ id: string }>('insert into logs (execution_id, task_id, task_run_id, attempt, level, ts, message) values ($1, null, null, null, 20, $2, $3) returning id', [executionId, Date.now(), message]);
+
+  it('a line whose transaction commits after a newer one is still sent, before it, exactly once', async () => {
+    const wf = uniqueId('stream-pg-order');
+    await applyWorkflow(server, wf, longRunner(wf, '20s'));
+    const id = await start(server, wf);
+    const s = await open(server, id);
+    await s.until((events) => logEvents(events).some((l) => l.message === 'started'));
+    const slow = pgClient(server.databaseUrl);
+    const fast = pgClient(server.databaseUrl);
+    await slow.connect();
+    await fast.connect();
+    try {
+      await slow.query('begin');
+      const early = Number((await insertLine(slow, id, 'early id, late commit')).rows[0].id);
+      const late = Number((await insertLine(fast, id, 'late id, early commit')).rows[0].id);
+      expect(late).toBeGreaterThan(early);
+      // the newer line is committed, but an older id is still open: nothing passes it
+      await sleep(800);
+      expect(logEvents(s.events).map((l) => l.message)).not.toContain('late id, early commit');
+      await slow.query('commit');
+      await s.until((events) => logEvents(events).some((l) => l.message === 'late id, early commit'));
+      const messages = logEvents(s.events).map((l) => l.message);
+      expect(messages.filter((m) => m.includes('commit'))).toEqual(['early id, late commit', 'late id, early commit']);
+      expectIncreasingIds(logEvents(s.events));
+    } finally {
+      await slow.end();
+      await fast.end();
+    }
+    await server.request('POST', `/api/v1/executions/${id}/cancel`);
+    await s.done;
+    expect(stripEventId(logEvents(s.events))).toEqual(await allLogs(server, id));
+    expect(endEvent(s.events)).toMatchObject({ state: 'CANCELLED' });
+  });
+
+  it('a rolled-back write leaves a gap that the stream passes after a few seconds', async () => {
+    const wf = uniqueId('stream-pg-rollback');
+    await applyWorkflow(server, wf, longRunner(wf, '20s'));
+    const id = await start(server, wf);
+    const s = await open(server, id);
+    await s.until((events) => logEvents(events).some((l) => l.message === 'started'));
+    const db = pgClient(server.databaseUrl);
+    await db.connect();
+    try {
+      await db.query('begin');
+      await insertLine(db, id, 'never committed');
+      await db.query('rollback');
+      await insertLine(db, id, 'after the gap');
+    } finally {
+      await db.end();
+    }
+    await s.until((events) => logEvents(events).some((l) => l.message === 'after the gap'), 10_000);
+    expect(logEvents(s.events).map((l) => l.message)).not.toContain('never committed');
+    await server.request('POST', `/api/v1/executions/${id}/cancel`);
+    await s.done;
+    expect(stripEventId(logEvents(s.events))).toEqual(await allLogs(server, id));
+  });
+});
+
+describe.runIf(PG_LEG)('two replicas on one PostgreSQL database (dist/: npm run build first)', () => {
+  const children = new Set<ChildProcess>();
+  let dropDb: (() => Promise<void>) | undefined;
+
+  afterAll(async () => {
+    await killAll(children);
+    await dropDb?.();
+  });
+
+  it('a stream from replica A gets every line of an execution that replica B runs, live, then the end', async () => {
+    const db = await createTestDatabase('ak_stream_replicas');
+    dropDb = db.drop;
+    const dir = tempDir('autokestra-stream-replicas-');
+    const config = (workers: number) => {
+      const file = join(dir, `replica-${workers}.yaml`);
+      writeFileSync(file, `server: {host: 127.0.0.1, port: 0, drainDelayMs: 0}\nlogging: {level: warn}\nengine: {workers: ${workers}, pollIntervalMs: 25, leaseMs: 3000, heartbeatMs: 500, shutdownGraceMs: 1000}\n`);
+      return file;
+    };
+    const key = randomKey();
+    const env = (file: string) => ({ AUTOKESTRA_CONFIG: file, AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: db.url, AUTOKESTRA_PORT: '0' });
+    // A runs nothing (no workers): whatever it streams was written by B
+    const a = await spawnServe(env(config(0)));
+    children.add(a.child);
+    const b = await spawnServe(env(config(2)));
+    children.add(b.child);
+    const apiA = httpClient(a.url, key);
+    const wf = uniqueId('stream-replicas');
+    await apply(apiA, wf, slowLogger(wf, '600ms'));
+    const id = await start(apiA, wf);
+    const s = await openSse(`${a.url}${streamPath(id)}`, { authorization: `Bearer ${key}` });
+    streams.push(s);
+    expect(s.status).toBe(200);
+    await s.until((events) => logEvents(events).some((l) => l.message === 'line a'));
+    expect(TERMINAL.has((await inspect(apiA, id)).state), 'line a arrived live, while B still ran the execution').toBe(false);
+    await s.done;
+    expect(s.ended()).toBe(true);
+    expect(stripEventId(logEvents(s.events))).toEqual(await allLogs(apiA, id));
+    expect(logEvents(s.events).map((l) => l.message)).toEqual(expect.arrayContaining(['line a', 'line b', 'careful', 'line c']));
+    expect(endEvent(s.events)).toMatchObject({ state: 'SUCCESS', executionId: id });
+    const workers = await db.query<{ worker: string }>('select distinct worker from task_runs where execution_id = $1', [id]);
+    expect(workers.map((w) => Number(w.worker.split('/')[1]))).toEqual([b.child.pid]);
+    await Promise.all([stopProcess(a.child), stopProcess(b.child)]);
   });
 });
 
