@@ -257,6 +257,16 @@ describe('errors before the stream starts are JSON in the error shape', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('documents the route: an event stream on 200, the error shape on 400/401/403/404', async () => {
+    const doc = (await server.request('GET', '/api/v1/openapi.json')).body;
+    const op = doc.paths['/api/v1/executions/{id}/logs/stream'].get;
+    expect(Object.keys(op.responses['200'].content)).toEqual(['text/event-stream']);
+    for (const status of ['400', '401', '403', '404']) expect(op.responses[status].content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
+    expect(op.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['id', 'after', 'level', 'taskId', 'Last-Event-ID']));
+  });
+});
+
 describe('lifecycle', () => {
   it('a client that disconnects mid-stream frees the server: no listener left, no error logged, a prompt shutdown', async () => {
     const own = await startTestServer();
