@@ -177,6 +177,10 @@ describe('GET /api/v1/executions/:id/logs/stream', () => {
     await s.done;
     expect(stripEventId(logEvents(s.events))).toEqual(stored.filter((l) => l.id > cut));
     expect(hasEnd(s.events)).toBe(true);
+    // an empty Last-Event-ID is no cursor (EventSource sends none before it saw an id)
+    const blank = await open(server, id, `after=${cut}`, { 'last-event-id': '' });
+    await blank.done;
+    expect(logEvents(blank.events).map((l) => l.id)).toEqual(stored.filter((l) => l.id > cut).map((l) => l.id));
 
     const warn = await open(server, id, 'level=warn');
     await warn.done;
@@ -316,6 +320,22 @@ describe('lifecycle', () => {
     expect(hasEnd(s.events), 'no end event: the execution did not end, the client reconnects elsewhere').toBe(false);
     await closing;
     expect(Date.now() - started).toBeLessThan(500 + 3000);
+  });
+
+  it('a quiet stream outlives the server request and connection timeouts (they are for requests)', async () => {
+    const own = await startTestServer({ configure: (c) => ((c.server.requestTimeoutMs = 800), (c.server.headersTimeoutMs = 800)) });
+    try {
+      const wf = uniqueId('stream-timeout');
+      await applyWorkflow(own, wf, longRunner(wf, '2500ms'));
+      const id = await start(own, wf);
+      const s = await open(own, id);
+      await s.done;
+      expect(s.ended()).toBe(true);
+      expect(endEvent(s.events)).toMatchObject({ state: 'SUCCESS' });
+      expect(s.events.at(-1)!.at).toBeGreaterThan(2000);
+    } finally {
+      await own.close();
+    }
   });
 
   it('heartbeats arrive on a quiet stream', async () => {

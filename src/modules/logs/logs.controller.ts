@@ -82,8 +82,9 @@ export const LOG_STREAM_SETTINGS = {
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
 function cursorFrom(lastEventId: string | undefined, after: number | undefined): number | undefined {
-  if (lastEventId === undefined) return after;
-  const value = lastEventId.trim();
+  const value = lastEventId?.trim() ?? '';
+  // EventSource sends no Last-Event-ID before it has seen an id; an empty one means the same
+  if (value === '') return after;
   if (!LAST_EVENT_ID.test(value)) {
     throw new ApiError('VALIDATION_ERROR', 'Last-Event-ID must be a log id (an integer in decimal digits), as sent in the id: field of a log event', [
       { field: 'Last-Event-ID', message: 'must be a log id in decimal digits' },

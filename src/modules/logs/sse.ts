@@ -28,6 +28,9 @@ export class SseResponse {
       this.stop();
       return;
     }
+    // The server's socket inactivity timeout (server.requestTimeoutMs) is for requests; a
+    // stream is idle between lines by design. A dead peer still shows: heartbeats fail to write.
+    this.raw.setTimeout(0);
     this.raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
