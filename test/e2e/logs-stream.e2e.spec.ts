@@ -262,11 +262,11 @@ describe('errors before the stream starts are JSON in the error shape', () => {
 });
 
 describe('OpenAPI', () => {
-  it('documents the route: an event stream on 200, the error shape on 400/401/403/404', async () => {
+  it('documents the route: an event stream on 200, the error shape on 400/401/403/404/429', async () => {
     const doc = (await server.request('GET', '/api/v1/openapi.json')).body;
     const op = doc.paths['/api/v1/executions/{id}/logs/stream'].get;
     expect(Object.keys(op.responses['200'].content)).toEqual(['text/event-stream']);
-    for (const status of ['400', '401', '403', '404']) expect(op.responses[status].content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
+    for (const status of ['400', '401', '403', '404', '429']) expect(op.responses[status].content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
     expect(op.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['id', 'after', 'level', 'taskId', 'Last-Event-ID']));
   });
 });
@@ -335,6 +335,34 @@ describe('lifecycle', () => {
       expect(s.events.at(-1)!.at).toBeGreaterThan(2000);
     } finally {
       await own.close();
+    }
+  });
+
+  it('open streams per process are capped: one more is 429 RATE_LIMITED with Retry-After, until one closes', async () => {
+    const saved = LOG_STREAM_SETTINGS.maxOpen;
+    LOG_STREAM_SETTINGS.maxOpen = 1;
+    try {
+      const wf = uniqueId('stream-cap');
+      await applyWorkflow(server, wf, longRunner(wf, '20s'));
+      const id = await start(server, wf);
+      const first = await open(server, id);
+      expect(first.status).toBe(200);
+      const second = await open(server, id);
+      expectError(asResponse(second), 429, 'RATE_LIMITED');
+      expect(Number(second.headers.get('retry-after'))).toBeGreaterThan(0);
+      first.abort();
+      await first.done;
+      let third: SseStream | undefined;
+      for (let i = 0; i < 50 && third?.status !== 200; i++) {
+        await sleep(20);
+        third = await open(server, id);
+      }
+      expect(third!.status).toBe(200);
+      await server.request('POST', `/api/v1/executions/${id}/cancel`);
+      await third!.done;
+      expect(endEvent(third!.events)).toMatchObject({ state: 'CANCELLED' });
+    } finally {
+      LOG_STREAM_SETTINGS.maxOpen = saved;
     }
   });
 

@@ -77,7 +77,12 @@ export const LOG_STREAM_SETTINGS = {
   batch: 500,
   /** EventSource's reconnection delay, sent as `retry:` */
   retryMs: 1000,
+  /** open streams per process at most: each one reads the store every pollMs */
+  maxOpen: 1000,
 };
+
+/** streams open in this process now */
+let openStreams = 0;
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
@@ -142,7 +147,7 @@ export class LogsController {
   })
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this log id (wins over `after`)' })
   @ApiResponse({ status: 200, description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: log\ndata: {"id":42,...}\n\n' } } } })
-  @ApiErrors(400, 401, 403, 404)
+  @ApiErrors(400, 401, 403, 404, 429)
   async stream(
     @Param('id') id: string,
     @Query() query: LogStreamQueryDto,
@@ -152,6 +157,9 @@ export class LogsController {
   ): Promise<void> {
     const after = cursorFrom(lastEventId, query.after);
     const settings = LOG_STREAM_SETTINGS;
+    if (openStreams >= settings.maxOpen) {
+      throw new ApiError('RATE_LIMITED', `this server has ${settings.maxOpen} log streams open, its limit; retry later (or poll GET .../logs?after=<id>)`, undefined, { 'retry-after': '5' });
+    }
     const stopped = new AbortController();
     // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
     const events = await this.engine.engine.executions.follow(
@@ -162,6 +170,7 @@ export class LogsController {
     );
     const sse = new SseResponse(reply, { heartbeatMs: settings.heartbeatMs, retryMs: settings.retryMs });
     sse.closed.addEventListener('abort', () => stopped.abort(), { once: true });
+    openStreams++;
     try {
       for await (const event of events) {
         if (event.type === 'lines') {
@@ -176,6 +185,7 @@ export class LogsController {
       // the status line is gone: a failure mid-stream can only end it (the client reconnects)
       this.engine.engine.logger.warn({ err: error, executionId: id }, 'log stream ended by an error');
     } finally {
+      openStreams--;
       stopped.abort();
       sse.end();
     }
