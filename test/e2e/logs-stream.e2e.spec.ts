@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOG_STREAM_SETTINGS } from '../../src/modules/logs/logs.controller';
+import { LOG_STREAM_SETTINGS } from '../../src/modules/logs/log-stream';
 import { killAll, runCli, spawnServe, stopProcess } from '../support/cli';
 import { createTestDatabase, PG_LEG } from '../support/postgres';
 import { applyWorkflow, randomKey, sleep, startTestServer, tempDir, type TestServer } from '../support/server';

@@ -9,7 +9,7 @@ import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { LogLevelName, LogLine } from '../../engine/store/execution-types';
 import { EngineProvider } from '../engine/engine.provider';
-import { SseResponse } from './sse';
+import { cursorFrom, LOG_STREAM_SETTINGS, reserveStreamSlot, serveLogStream } from './log-stream';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -65,37 +65,6 @@ export class LogStreamQueryDto {
   @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
   @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
   after?: number;
-}
-
-/** Stream timing; tests shorten it (in-process servers share this object). */
-export const LOG_STREAM_SETTINGS = {
-  /** an SSE comment this often keeps proxies and idle timeouts from cutting a quiet stream */
-  heartbeatMs: 15_000,
-  /** how often a stream reads the store when nothing in this process woke it */
-  pollMs: 250,
-  /** lines per store read */
-  batch: 500,
-  /** EventSource's reconnection delay, sent as `retry:` */
-  retryMs: 1000,
-  /** open streams per process at most: each one reads the store every pollMs */
-  maxOpen: 1000,
-};
-
-/** streams open in this process now */
-let openStreams = 0;
-
-const LAST_EVENT_ID = /^\d{1,15}$/;
-
-function cursorFrom(lastEventId: string | undefined, after: number | undefined): number | undefined {
-  const value = lastEventId?.trim() ?? '';
-  // EventSource sends no Last-Event-ID before it has seen an id; an empty one means the same
-  if (value === '') return after;
-  if (!LAST_EVENT_ID.test(value)) {
-    throw new ApiError('VALIDATION_ERROR', 'Last-Event-ID must be a log id (an integer in decimal digits), as sent in the id: field of a log event', [
-      { field: 'Last-Event-ID', message: 'must be a log id in decimal digits' },
-    ]);
-  }
-  return Number(value);
 }
 
 export class LogLineDto {
@@ -156,42 +125,25 @@ export class LogsController {
     @CurrentPrincipal() principal: Principal,
   ): Promise<void> {
     const after = cursorFrom(lastEventId, query.after);
-    const settings = LOG_STREAM_SETTINGS;
-    if (openStreams >= settings.maxOpen) {
-      throw new ApiError('RATE_LIMITED', `this server has ${settings.maxOpen} log streams open, its limit; retry later (or poll GET .../logs?after=<id>)`, undefined, { 'retry-after': '5' });
-    }
+    const release = reserveStreamSlot();
     const stopped = new AbortController();
-    // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
-    const events = await this.engine.engine.executions.follow(
-      id,
-      { after, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId },
-      { signal: stopped.signal, pollMs: settings.pollMs, batch: settings.batch },
-      principal,
-    );
-    const sse = new SseResponse(reply, { heartbeatMs: settings.heartbeatMs, retryMs: settings.retryMs });
-    sse.closed.addEventListener('abort', () => stopped.abort(), { once: true });
-    openStreams++;
+    let events;
     try {
-      for await (const event of events) {
-        if (event.type === 'lines') {
-          for (const line of event.lines) await sse.send('log', toLogLineDto(line), line.id);
-        } else {
-          const { execution } = event;
-          await sse.send('end', { state: execution.state, executionId: execution.id, endedAt: toIso(execution.endedAt), error: execution.error });
-        }
-        if (sse.closed.aborted) break;
-      }
+      // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
+      events = await this.engine.engine.executions.follow(
+        id,
+        { after, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId },
+        { signal: stopped.signal, pollMs: LOG_STREAM_SETTINGS.pollMs, batch: LOG_STREAM_SETTINGS.batch },
+        principal,
+      );
     } catch (error) {
-      // the status line is gone: a failure mid-stream can only end it (the client reconnects)
-      this.engine.engine.logger.warn({ err: error, executionId: id }, 'log stream ended by an error');
-    } finally {
-      openStreams--;
-      stopped.abort();
-      sse.end();
+      release();
+      throw error;
     }
+    await serveLogStream(reply, events, { stopped, release }, toLogLineDto, this.engine.engine.logger);
   }
 }
 
-function toLogLineDto(l: LogLine): LogLineDto {
+export function toLogLineDto(l: LogLine): LogLineDto {
   return { id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message };
 }
