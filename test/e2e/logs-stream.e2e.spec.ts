@@ -306,7 +306,7 @@ describe('lifecycle', () => {
   });
 
   it('a server shutdown ends open streams at once (it is not held up until the grace period)', async () => {
-    const own = await startTestServer({ configure: (c) => (c.engine.shutdownGraceMs = 500) });
+    const own = await startTestServer({ configure: (c) => ((c.engine.shutdownGraceMs = 500), (c.server.drainDelayMs = 700)) });
     const wf = uniqueId('stream-drain');
     await applyWorkflow(own, wf, longRunner(wf));
     const id = await start(own, wf);
@@ -318,8 +318,11 @@ describe('lifecycle', () => {
     expect(s.ended(), 'the server ended the stream').toBe(true);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(hasEnd(s.events), 'no end event: the execution did not end, the client reconnects elsewhere').toBe(false);
+    // still listening during the drain delay, but it takes no new stream
+    const refused = await open(own, id);
+    expectError(asResponse(refused), 503, 'NOT_READY');
     await closing;
-    expect(Date.now() - started).toBeLessThan(500 + 3000);
+    expect(Date.now() - started).toBeLessThan(700 + 500 + 3000);
   });
 
   it('a quiet stream outlives the server request and connection timeouts (they are for requests)', async () => {
