@@ -521,7 +521,7 @@ describe.runIf(PG_LEG)('two replicas on one PostgreSQL database (dist/: npm run 
     const workers = await db.query<{ worker: string }>('select distinct worker from task_runs where execution_id = $1', [id]);
     expect(workers.map((w) => Number(w.worker.split('/')[1]))).toEqual([b.child.pid]);
     await Promise.all([stopProcess(a.child), stopProcess(b.child)]);
-  });
+  }, 90_000);
 });
 
 async function waitUntil(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
