@@ -66,7 +66,7 @@ export class TaskRunDto {
       state: run.state,
       startedAt: toIso(run.startedAt)!,
       endedAt: toIso(run.endedAt),
-      durationMs: run.endedAt === null ? null : run.endedAt - run.startedAt,
+      durationMs: run.endedAt === null ? null : Math.max(0, run.endedAt - run.startedAt),
       outputs: run.outputs,
       error: run.error,
     };
@@ -114,7 +114,8 @@ export class ExecutionDto {
       createdAt: toIso(e.createdAt)!,
       startedAt: toIso(e.startedAt),
       endedAt: toIso(e.endedAt),
-      durationMs: e.startedAt !== null && e.endedAt !== null ? e.endedAt - e.startedAt : null,
+      // start and end may be stamped by two replicas whose clocks differ: never a negative duration
+      durationMs: e.startedAt !== null && e.endedAt !== null ? Math.max(0, e.endedAt - e.startedAt) : null,
       history: e.history.map((h) => ({ state: h.state, at: toIso(h.at)! })),
     };
     if (taskRuns) dto.taskRuns = taskRuns.map(TaskRunDto.from);
