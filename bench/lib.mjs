@@ -10,7 +10,9 @@ export const tempDir = (prefix) => mkdtempSync(join(tmpdir(), prefix));
 /** Starts a server script in a child process; resolves with {url, child} once it reports ready. */
 export function startChild(script, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = fork(script, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it exits
+    const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = fork(script, [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (msg) => resolve({ url: msg.url, child }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });

@@ -2,7 +2,7 @@ import { MikroORM, type Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import type { AbstractSqlDriver, Knex } from '@mikro-orm/knex';
-import { KnexSqlClient, SqliteSqlClient, type Sqlite3Database, type SqlClient, type SqlDialect } from './sql-client';
+import { PgSqlClient, SqliteSqlClient, type PgConnectionPool, type Sqlite3Database, type SqlClient, type SqlDialect } from './sql-client';
 import { migrationsList } from './migrations';
 import { SqlStateStore } from './sql-state-store';
 
@@ -198,7 +198,7 @@ async function openStoreUnredacted(options: OpenStoreOptions): Promise<OpenedSto
     let client: SqlClient;
     let release = async () => {};
     if (dialectOf(options.url) === 'postgresql') {
-      client = new KnexSqlClient(knex, 'postgresql');
+      client = new PgSqlClient(knex.client as unknown as PgConnectionPool);
     } else {
       // The engine keeps the ORM's single SQLite connection for itself after migrating: the hot
       // paths run prepared statements on it directly (STACK.md: hydration is 10-20x the query).

@@ -1,5 +1,3 @@
-import type { Knex } from '@mikro-orm/knex';
-
 export type SqlDialect = 'sqlite' | 'postgresql';
 export type SqlParam = string | number | bigint | boolean | null | Buffer;
 export interface SqlStatement {
@@ -10,7 +8,7 @@ export interface SqlStatement {
 /**
  * Raw SQL over the ORM's own connection pool. Entities and migrations go through MikroORM; the
  * hot paths (reads by id, claiming, logs) come here because hydrating entities costs ~10-20x
- * the query itself (see STACK.md). Placeholders are `?` for every dialect (knex rewrites them).
+ * the query itself (see STACK.md). Placeholders are `?` for every dialect (rewritten for PostgreSQL).
  */
 export interface SqlClient {
   readonly dialect: SqlDialect;
@@ -27,33 +25,116 @@ export interface SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
 }
 
-/** PostgreSQL (and any knex dialect whose raw() returns `{rows, rowCount}`). */
-export class KnexSqlClient implements SqlClient {
+/** The part of a node-postgres client this store uses (the ORM's pool hands them out). */
+export interface PgConnection {
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+/** The ORM's (knex's) connection pool: the same connections, settings and outage handling. */
+export interface PgConnectionPool {
+  acquireConnection(): Promise<PgConnection>;
+  releaseConnection(connection: PgConnection): Promise<unknown>;
+}
+
+/** How many distinct statements get a server-side prepared statement per connection. */
+const MAX_PREPARED_STATEMENTS = 256;
+
+/**
+ * `?` placeholders rewritten to `$1..$n` once per SQL text, each text with a prepared-statement
+ * name: PostgreSQL then parses and plans a hot statement once per connection instead of on
+ * every call (the parse/plan is most of the server's CPU for a point query). Texts past the
+ * cap (dynamic filters) run unnamed, so a connection never accumulates unbounded statements.
+ */
+class PgStatementCache {
+  private readonly statements = new Map<string, { text: string; name?: string }>();
+
+  get(sql: string): { text: string; name?: string } {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      let n = 0;
+      // knex's rule for raw SQL, kept so the text means what it meant: `\?` is a literal `?`
+      const text = sql.replace(/\\\?|\?/g, (match) => (match === '?' ? `$${++n}` : '?'));
+      statement = { text, name: this.statements.size < MAX_PREPARED_STATEMENTS ? `ak_${this.statements.size}` : undefined };
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/**
+ * PostgreSQL through node-postgres on the ORM's pool, without knex's query builder on the hot
+ * path (its per-query and per-transaction bookkeeping was ~10 % of a replica's CPU, and every
+ * statement was parsed and planned again by the server).
+ */
+export class PgSqlClient implements SqlClient {
+  readonly dialect: SqlDialect = 'postgresql';
+
   constructor(
-    private readonly knex: Knex | Knex.Transaction,
-    readonly dialect: SqlDialect,
+    private readonly pool: PgConnectionPool,
+    private readonly statements = new PgStatementCache(),
+    /** set inside a transaction: every statement runs on this connection */
+    private readonly connection?: PgConnection,
   ) {}
 
+  private async query(sql: string, params: readonly SqlParam[]): Promise<{ rows: unknown[]; rowCount: number | null }> {
+    const { text, name } = this.statements.get(sql);
+    const config = { text, values: params as unknown[], name };
+    if (this.connection) return this.connection.query(config);
+    const connection = await this.pool.acquireConnection();
+    try {
+      return await connection.query(config);
+    } finally {
+      await this.pool.releaseConnection(connection);
+    }
+  }
+
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    const result = await this.knex.raw(sql, params as Knex.RawBinding[]);
-    return result.rows as T[];
+    return (await this.query(sql, params)).rows as T[];
   }
 
   async get<T>(sql: string, params: readonly SqlParam[] = []): Promise<T | undefined> {
-    const rows = await this.all<T>(sql, params);
-    return rows[0];
+    return (await this.query(sql, params)).rows[0] as T | undefined;
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    const result = await this.knex.raw(sql, params as Knex.RawBinding[]);
-    return Number(result.rowCount ?? 0);
+    return Number((await this.query(sql, params)).rowCount ?? 0);
   }
 
-  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    return this.knex.transaction((trx) => fn(new KnexSqlClient(trx, this.dialect)));
+  async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    if (this.connection) return this.nested(fn);
+    const connection = await this.pool.acquireConnection();
+    try {
+      await connection.query({ text: 'BEGIN' });
+      try {
+        const result = await fn(new PgSqlClient(this.pool, this.statements, connection));
+        await connection.query({ text: 'COMMIT' });
+        return result;
+      } catch (error) {
+        await connection.query({ text: 'ROLLBACK' }).catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await this.pool.releaseConnection(connection);
+    }
   }
 
-  writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
+  /** A transaction inside a transaction is a savepoint (as knex did it). */
+  private async nested<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    const connection = this.connection!;
+    await connection.query({ text: 'SAVEPOINT ak_nested' });
+    try {
+      const result = await fn(this);
+      await connection.query({ text: 'RELEASE SAVEPOINT ak_nested' });
+      return result;
+    } catch (error) {
+      await connection.query({ text: 'ROLLBACK TO SAVEPOINT ak_nested' }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async writeBatch(statements: readonly SqlStatement[]): Promise<number[]> {
+    // one statement is atomic by itself: no BEGIN/COMMIT round trips
+    if (statements.length === 1) return [await this.run(statements[0].sql, statements[0].params)];
     return this.transaction(async (tx) => {
       const changes: number[] = [];
       for (const s of statements) changes.push(await tx.run(s.sql, s.params));
