@@ -164,6 +164,11 @@ describe('typed client (clients/typescript)', () => {
     expect(res.error?.error.code).toBe('INVALID_WORKFLOW');
     expect(res.error?.error.message).toMatch(/bodySerializer/);
     expect((await server.request('GET', '/api/v1/workflows/wrongly-encoded')).status).toBe(404);
+    // without the header either, openapi-fetch sends application/json: 415 naming the YAML types
+    const noHeader = await client.PUT('/api/v1/workflows/{id}', { params: { path: { id: 'wrongly-encoded' } }, body: yaml });
+    expect(noHeader.response.status).toBe(415);
+    expect(noHeader.error?.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(noHeader.error?.error.message).toMatch(/application\/yaml/);
     // the helper sends the same text as is
     const applied = await client.applyWorkflow('wrongly-encoded', yaml);
     expect(applied.response.status).toBe(201);
