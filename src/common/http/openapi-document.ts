@@ -161,6 +161,8 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
         op.security = [];
         delete op[PUBLIC_OPERATION_EXTENSION];
       }
+      // the protocol checks (Host, header sizes, encodings) run before any route: any may answer 400
+      op.responses[400] ??= { description: 'error: VALIDATION_ERROR', content: { 'application/json': { schema: errorResponseSchema(['VALIDATION_ERROR']) } } };
       if (op.requestBody) {
         for (const [status, code] of [[413, 'PAYLOAD_TOO_LARGE'], [415, 'UNSUPPORTED_MEDIA_TYPE'], [400, 'VALIDATION_ERROR']] as const) {
           op.responses[status] ??= { description: `error: ${code}`, content: { 'application/json': { schema: errorResponseSchema([code]) } } };
@@ -187,6 +189,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
         'when both are sent, Authorization wins. Every answer carries X-Request-Id and Cache-Control: no-store.',
     )
     .setVersion(VERSION)
+    .setLicense('Apache-2.0', 'https://www.apache.org/licenses/LICENSE-2.0')
     .addServer('/', 'the server that serves this document')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key as a Bearer token' }, 'bearer')
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key in a header' }, 'apiKey')
