@@ -92,7 +92,7 @@ describe('typed client (clients/typescript)', () => {
     for (const file of ['examples/quickstart.ts', 'examples/run-quickstart.ts', 'src/index.ts']) {
       expect(escapeHatches(join(CLIENT_DIR, file)), file).toEqual([]);
     }
-  });
+  }, 120_000); // a full tsc run, on a machine shared with the rest of the suite
 
   it('the quickstart runs against the live server', async () => {
     const printed: string[] = [];
