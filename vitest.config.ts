@@ -10,6 +10,7 @@ const PG_LEG_FILES = [
   'test/e2e/executions.e2e.spec.ts',
   'test/e2e/tasks.e2e.spec.ts',
   'test/e2e/logs.e2e.spec.ts',
+  'test/e2e/logs-stream.e2e.spec.ts',
   'test/e2e/cancel.e2e.spec.ts',
   'test/e2e/schedules.e2e.spec.ts',
   'test/e2e/recovery.e2e.spec.ts',

@@ -273,25 +273,16 @@ export function buildCli(): Command {
   executions
     .command('logs <id>')
     .description('print the logs, oldest first; --follow keeps printing until the execution ends')
-    .option('-f, --follow', 'keep polling for new lines')
-    .action(async (id: string, opts: { follow?: boolean }, command: Command) => {
+    .option('-f, --follow', 'keep printing new lines until the execution ends')
+    .option('--after <logId>', 'only lines after this log id (the cursor the stream route takes)', positiveInt, 0)
+    .action(async (id: string, opts: { follow?: boolean; after: number }, command: Command) => {
+      // The same follower as GET /executions/:id/logs/stream, on the store (this command talks
+      // to the database, not to a server): the same cursor, order and end.
       await withEngine(command, async (engine) => {
-        let after = 0;
-        for (;;) {
-          const page = await engine.executions.logs(id, { limit: 1000, offset: 0, after });
-          for (const line of [...page.items].reverse()) {
-            process.stdout.write(`${new Date(line.ts).toISOString()} ${line.level.padEnd(5)} ${line.taskId ?? '-'} ${line.message}\n`);
-            after = Math.max(after, line.id);
-          }
-          if (page.hasMore) continue;
-          if (!opts.follow) return;
-          const { execution } = await engine.executions.get(id);
-          if (['SUCCESS', 'FAILED', 'CANCELLED'].includes(execution.state)) {
-            const tail = await engine.executions.logs(id, { limit: 1000, offset: 0, after });
-            if (tail.items.length === 0) return;
-            continue;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 500));
+        const events = await engine.executions.follow(id, { after: opts.after }, { live: opts.follow === true });
+        for await (const event of events) {
+          if (event.type !== 'lines') continue;
+          for (const line of event.lines) process.stdout.write(`${new Date(line.ts).toISOString()} ${line.level.padEnd(5)} ${line.taskId ?? '-'} ${line.message}\n`);
         }
       });
     });

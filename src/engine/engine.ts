@@ -85,6 +85,8 @@ export class Engine {
   private readonly retention: RetentionSweeper;
   private readonly logWriter: LogWriter;
   private started = false;
+  /** aborted when draining begins: log followers end, so open streams do not hold up shutdown */
+  private readonly drain = new AbortController();
 
   private constructor(
     private readonly store: StateStore,
@@ -152,7 +154,10 @@ export class Engine {
         this.executions.notifyFinished(stopped.id);
       },
     );
-    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker, undefined, this.events);
+    this.executions = new ExecutionService(store, this.workflows, this.pool, this.audit, this.secrets.masker, undefined, this.events, {
+      onLogs: (id, fn) => this.logWriter.onWritten(id, fn),
+      drained: this.drain.signal,
+    });
     deps.subflows = this.executions;
     this.tools = new ToolService(store, this.workflows, this.executions, this.audit);
     this.scheduler = new Scheduler(store, this.logger, () => this.pool.poke(), this.events);
@@ -226,6 +231,7 @@ export class Engine {
     if (this.stateValue === 'ready') this.stateValue = 'draining';
     this.scheduler.stop();
     this.pool.stopClaiming();
+    this.drain.abort();
   }
 
   /** Running executions get `shutdownGraceMs`, then go back to the queue; logs are flushed. */

@@ -157,6 +157,12 @@ describe('the contract walk: every route, every status a client can provoke, eac
     expect((await server.request('GET', `/api/v1/executions/${waited.body.id}/logs?limit=10`)).status).toBe(200);
     expect((await server.request('GET', `/api/v1/executions/${waited.body.id}/logs?before=1&after=2`)).status).toBe(400);
     expect((await server.request('GET', '/api/v1/executions/missing/logs')).status).toBe(404);
+    // a finished execution's stream: the backlog, `end`, and the server closes it
+    const stream = await server.request('GET', `/api/v1/executions/${waited.body.id}/logs/stream`);
+    expect(stream.status).toBe(200);
+    expect(stream.text).toContain('event: end');
+    expect((await server.request('GET', `/api/v1/executions/${waited.body.id}/logs/stream?after=x`)).status).toBe(400);
+    expect((await server.request('GET', '/api/v1/executions/missing/logs/stream')).status).toBe(404);
   });
 
   it('api keys: create (201, idempotent 200), list, get, update, rotate (201), revoke (204) and their 400/404/409 answers', async () => {
@@ -216,11 +222,13 @@ describe('the contract walk: every route, every status a client can provoke, eac
     expect((await server.request('GET', '/api/v1/status')).status).toBe(200);
   });
 
-  it('health: 200 while ready, 503 on readiness and overall health while draining', async () => {
+  it('health: 200 while ready; 503 on readiness, overall health and a new log stream while draining', async () => {
     for (const path of ['/health', '/health/live', '/health/ready']) expect((await server.request('GET', path, { auth: false })).status).toBe(200);
     server.server.engine.beginDrain();
     expect((await server.request('GET', '/health/ready', { auth: false })).status).toBe(503);
     expect((await server.request('GET', '/health', { auth: false })).status).toBe(503);
+    const execution = (await server.request('GET', '/api/v1/executions?limit=1')).body.items[0];
+    expect((await server.request('GET', `/api/v1/executions/${execution.id}/logs/stream`)).status).toBe(503);
   });
 
   it('reached every documented status of every operation except what no client can cause', () => {

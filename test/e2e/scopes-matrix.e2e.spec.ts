@@ -147,6 +147,13 @@ const ROUTES: Route[] = [
     success: 200,
     call: (key, _c, s) => server.request('GET', `/api/v1/executions/${s.executionId}/logs`, { auth: key }),
   },
+  {
+    // a finished execution: the stream sends its log and the end, then closes
+    name: 'GET /api/v1/executions/:id/logs/stream',
+    scope: 'logs:read',
+    success: 200,
+    call: (key, _c, s) => server.request('GET', `/api/v1/executions/${s.executionId}/logs/stream`, { auth: key }),
+  },
   { name: 'GET /api/v1/api-keys', scope: 'api-keys:manage', success: 200, call: (key) => server.request('GET', '/api/v1/api-keys', { auth: key }) },
   {
     name: 'GET /api/v1/api-keys/:id',

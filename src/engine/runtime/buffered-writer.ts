@@ -33,6 +33,11 @@ export class BufferedWriter<T> {
     return batch;
   }
 
+  /** Resolves once the batches already handed to `writeBatch` are stored (buffers nothing new). */
+  idle(): Promise<void> {
+    return this.flushing;
+  }
+
   /** Writes everything buffered so far; resolves when it is stored. */
   flush(): Promise<void> {
     const batch = this.drain();

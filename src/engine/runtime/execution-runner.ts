@@ -266,6 +266,9 @@ export class ExecutionRun {
     const outputs = this.deps.secrets.masker.size > 0 ? this.deps.secrets.masker.maskDeep(produced) : produced;
     if (error) error = { ...error, message: this.mask(error.message) };
     deps.logs.write(this.line(null, null, null, state === 'SUCCESS' ? 'INFO' : 'ERROR', `execution ${state}${error ? `: ${error.message}` : ''}`));
+    // A batch of this execution's lines may still be on its way to the store: the terminal
+    // state must not commit before it, or a log follower that saw the end could miss lines.
+    await deps.logs.idle();
     return deps.store.executions.finishExecution(this.fence, state, outputs, error, deps.now(), deps.logs.drain(), workflowOutputs);
   }
 

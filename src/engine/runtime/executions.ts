@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SubflowTask } from '../dsl/types';
-import { ConflictError, EngineError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, EngineError, NotFoundError, NotReadyError, ValidationError } from '../errors';
 import type { AuditLog } from '../access/audit';
 import type { Caller } from '../access/scopes';
 import type { WorkflowCatalog } from '../workflows';
@@ -22,6 +22,7 @@ import { StopReason } from './abort';
 import type { SubflowLauncher } from './execution-runner';
 import { newId } from './ids';
 import { coerceInputs } from './inputs';
+import { followLogs, type FollowEvent, type FollowNotices, type FollowOptions, type FollowQuery } from './log-follow';
 import type { WorkerPool } from './worker-pool';
 import type { EngineEvents } from '../observer';
 import { TaskFailure } from '../tasks/task-type';
@@ -73,6 +74,8 @@ export class ExecutionService implements SubflowLauncher {
     private readonly masker?: SecretMasker,
     private readonly now: () => number = Date.now,
     private readonly events?: EngineEvents,
+    /** where log followers are woken and told to stop (the engine's log writer and drain) */
+    private readonly logNotices?: Omit<FollowNotices, 'onFinished'>,
   ) {
     this.finished.setMaxListeners(0);
   }
@@ -204,6 +207,25 @@ export class ExecutionService implements SubflowLauncher {
   ): Promise<{ items: LogLine[]; hasMore: boolean }> {
     await this.visible(id, caller);
     return this.store.executions.queryLogs({ executionId: id, limit: query.limit, offset: query.offset, minLevel: query.level, taskId: query.taskId, before: query.before, after: query.after });
+  }
+
+  /**
+   * Follows an execution's log (oldest first, after the cursor), then its end: see followLogs.
+   * Visibility is checked here, before anything is streamed, so a foreign or missing execution
+   * is the same NOT_FOUND as for `logs`. A draining engine takes no new followers.
+   */
+  async follow(id: string, query: FollowQuery, options: FollowOptions = {}, caller?: Caller): Promise<AsyncGenerator<FollowEvent, void, undefined>> {
+    await this.visible(id, caller);
+    const notices: FollowNotices = {
+      onLogs: this.logNotices?.onLogs ?? (() => () => undefined),
+      drained: this.logNotices?.drained ?? new AbortController().signal,
+      onFinished: (executionId, fn) => {
+        this.finished.on(executionId, fn);
+        return () => this.finished.off(executionId, fn);
+      },
+    };
+    if (notices.drained.aborted) throw new NotReadyError('this server is shutting down; reconnect (another replica will serve the stream)');
+    return followLogs(this.store, id, query, notices, options);
   }
 
   // ---- SubflowLauncher ------------------------------------------------------------------------

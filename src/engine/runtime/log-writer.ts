@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ExecutionStore } from '../store/state-store';
 import type { NewLogLine } from '../store/execution-types';
 import type { SecretMasker } from '../expressions';
@@ -15,14 +16,20 @@ const MAX_MESSAGE_CHARS = 16 * 1024;
 export class LogWriter {
   private readonly writer: BufferedWriter<NewLogLine>;
   private readonly events: EngineEvents | undefined;
+  /** execution id → "lines of it were stored": wakes log followers early (they poll anyway) */
+  private readonly written = new EventEmitter();
 
   constructor(
     store: ExecutionStore,
     private readonly masker: SecretMasker,
     options: { flushIntervalMs: number; maxBuffered: number; onError: (error: unknown) => void; events?: EngineEvents },
   ) {
-    this.writer = new BufferedWriter((batch) => store.appendLogs(batch), options);
+    this.writer = new BufferedWriter(async (batch) => {
+      await store.appendLogs(batch);
+      this.announce(batch);
+    }, options);
     this.events = options.events;
+    this.written.setMaxListeners(0);
   }
 
   write(line: NewLogLine): void {
@@ -38,5 +45,27 @@ export class LogWriter {
 
   flush(): Promise<void> {
     return this.writer.flush();
+  }
+
+  /** Resolves once the batches already being written are stored (see ExecutionRunner.finish). */
+  idle(): Promise<void> {
+    return this.writer.idle();
+  }
+
+  /** Calls `fn` after lines of `executionId` were stored by this process; returns the unsubscribe. */
+  onWritten(executionId: string, fn: () => void): () => void {
+    this.written.on(executionId, fn);
+    return () => this.written.off(executionId, fn);
+  }
+
+  /** Tells followers of the executions in `lines` (nothing to do, and no loop, when none listen). */
+  announce(lines: readonly NewLogLine[]): void {
+    if (this.written.eventNames().length === 0) return;
+    const seen = new Set<string>();
+    for (const line of lines) {
+      if (seen.has(line.executionId)) continue;
+      seen.add(line.executionId);
+      this.written.emit(line.executionId);
+    }
   }
 }

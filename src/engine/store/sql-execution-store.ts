@@ -662,6 +662,24 @@ export class SqlExecutionStore {
     return { items, hasMore: rows.length > query.limit };
   }
 
+  /**
+   * The highest id H in (after, upTo] such that every id in (after, H] is committed, whatever
+   * the execution (`after` when id after + 1 is missing). On PostgreSQL ids come from one
+   * sequence but concurrent transactions commit out of id order: a follower that moved its
+   * cursor past a missing id could skip a line that commits a moment later. Looks at `limit`
+   * ids at most (a primary-key range scan).
+   */
+  async contiguousLogIdsThrough(after: number, upTo: number, limit = 2000): Promise<number> {
+    if (upTo <= after) return after;
+    const rows = await this.db.all<{ id: number | string }>('select id from logs where id > ? and id <= ? order by id limit ?', [after, upTo, Math.min(limit, upTo - after)]);
+    let expected = after + 1;
+    for (const row of rows) {
+      if (Number(row.id) !== expected) break;
+      expected++;
+    }
+    return expected - 1;
+  }
+
   // ---- schedules ----------------------------------------------------------------------------
 
   async listScheduleTriggers(): Promise<ScheduleTriggerRow[]> {

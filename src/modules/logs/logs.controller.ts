@@ -1,13 +1,15 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
-import type { LogLevelName } from '../../engine/store/execution-types';
+import type { LogLevelName, LogLine } from '../../engine/store/execution-types';
 import { EngineProvider } from '../engine/engine.provider';
+import { cursorFrom, LOG_STREAM_SETTINGS, reserveStreamSlot, serveLogStream } from './log-stream';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -49,6 +51,22 @@ export class LogQueryDto {
   after?: number;
 }
 
+export class LogStreamQueryDto {
+  @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
+  @IsOptional()
+  @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
+  level?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) taskId?: string;
+
+  @ApiPropertyOptional({ description: 'start after this log id (a Last-Event-ID header, sent by a reconnecting EventSource, wins over it)' })
+  @IsOptional()
+  @DecimalInteger()
+  @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
+  @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
+  after?: number;
+}
+
 export class LogLineDto {
   @ApiProperty({ type: 'integer', minimum: 1, description: 'increasing per execution: the cursor of before/after and the SSE event id' }) id: number;
   @ApiProperty({ format: 'date-time' }) ts: string;
@@ -83,11 +101,50 @@ export class LogsController {
       { limit, offset, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId, before: query.before, after: query.after },
       principal,
     );
-    return {
-      items: page.items.map((l) => ({ id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message })),
-      limit,
-      offset,
-      hasMore: page.hasMore,
-    };
+    return { items: page.items.map(toLogLineDto), limit, offset, hasMore: page.hasMore };
   }
+
+  @Get(':id/logs/stream')
+  @RequireScopes('logs:read')
+  @ApiOperation({
+    operationId: 'streamExecutionLogs',
+    summary: 'Follow execution logs live (Server-Sent Events)',
+    description:
+      'The lines after the cursor (`after`, or the Last-Event-ID header of a reconnecting EventSource), oldest first, then new lines as they are written, ' +
+      'each as `event: log`, `id: <log id>`, `data: <LogLineDto JSON>`; then `event: end` with `{"state","executionId","endedAt","error"}` once the execution is terminal ' +
+      'and every line written before that was sent, and the stream closes. `: heartbeat` comments keep a quiet stream open. A draining server ends open streams ' +
+      '(reconnect with Last-Event-ID). Errors before the stream starts are JSON in the error shape.',
+  })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this log id (wins over `after`)' })
+  @ApiResponse({ status: 200, description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: log\ndata: {"id":42,...}\n\n' } } } })
+  @ApiErrors(400, 401, 403, 404, 429, 503)
+  async stream(
+    @Param('id') id: string,
+    @Query() query: LogStreamQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<void> {
+    const after = cursorFrom(lastEventId, query.after);
+    const release = reserveStreamSlot();
+    const stopped = new AbortController();
+    let events;
+    try {
+      // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
+      events = await this.engine.engine.executions.follow(
+        id,
+        { after, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId },
+        { signal: stopped.signal, pollMs: LOG_STREAM_SETTINGS.pollMs, batch: LOG_STREAM_SETTINGS.batch },
+        principal,
+      );
+    } catch (error) {
+      release();
+      throw error;
+    }
+    await serveLogStream(reply, events, { stopped, release }, toLogLineDto, this.engine.engine.logger);
+  }
+}
+
+export function toLogLineDto(l: LogLine): LogLineDto {
+  return { id: l.id, ts: toIso(l.ts)!, level: l.level, taskId: l.taskId, taskRunId: l.taskRunId, attempt: l.attempt, message: l.message };
 }
