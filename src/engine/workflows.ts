@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { WorkflowParser } from './dsl/workflow-parser';
 import type { AuditLog } from './access/audit';
+import { namespaceAllowed, type NamespaceScope } from './access/namespace-patterns';
 import type { Caller } from './access/scopes';
 import type { SecretGrants } from './dsl/parse-workflow';
 import { WORKFLOW_ID_PATTERN, type Diagnostic, type WorkflowDefinition } from './dsl/types';
@@ -23,17 +24,7 @@ export interface SecretAvailability {
   grants(): SecretGrants;
 }
 
-/** What the caller may see: `undefined` = everything; otherwise namespace patterns (`team.*`). */
-export type NamespaceScope = readonly string[] | undefined;
-
 const ANONYMOUS: Caller = { actor: 'cli', ip: null };
-
-export function namespaceAllowed(namespace: string, scope: NamespaceScope): boolean {
-  if (!scope) return true;
-  return scope.some((pattern) =>
-    pattern === '*' ? true : pattern.endsWith('.*') ? namespace === pattern.slice(0, -2) || namespace.startsWith(pattern.slice(0, -1)) : namespace === pattern,
-  );
-}
 
 export function assertWorkflowId(id: string, field = 'id'): void {
   if (!WORKFLOW_ID_PATTERN.test(id)) {

@@ -5,9 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { namespacePatternCovers } from '../../src/engine/access/api-keys';
 import { displayPrefix, generateApiKey, hashApiKey, isWellFormedApiKey, KEY_LENGTH, KEY_PREFIX, DISPLAY_PREFIX_LENGTH } from '../../src/engine/access/key-format';
-import { namespaceAllowed } from '../../src/engine/workflows';
+import { namespaceAllowed, namespacePatternCovers } from '../../src/engine/access/namespace-patterns';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const SHAPE = /^ak_[0-9A-Za-z]{38}$/;

@@ -6,7 +6,7 @@ import type { AccessStore } from '../store/state-store';
 import type { AuditLog } from './audit';
 import { displayPrefix, generateApiKey, isWellFormedApiKey, KEY_PREFIX } from './key-format';
 import { parseKeyRateLimit } from './key-rate-limit';
-import { namespacesBeyond, namespacesWithin } from './namespace-patterns';
+import { NAMESPACE_GLOB_PATTERN, namespacesBeyond, namespacesWithin } from './namespace-patterns';
 import { isScope, SCOPES, type Principal, type Scope } from './scopes';
 import { sha256Hex, StaticKeySet } from './static-keys';
 
@@ -30,7 +30,6 @@ export class ForbiddenError extends EngineError {
 export const CLI_PRINCIPAL: Principal = Object.freeze({ actor: 'cli', kind: 'cli', keyId: null, scopes: new Set(SCOPES), namespaces: undefined });
 
 /** An API-key or secret namespace allow-list entry: a namespace, `team.*` or `*`. */
-export const NAMESPACE_PATTERN = /^(\*|[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9][A-Za-z0-9_-]*)*(\.\*)?)$/;
 const MAX_LABEL = 100;
 
 export interface CreateKeyInput {
@@ -66,9 +65,6 @@ interface CachedKey {
   match: ApiKeyMatch | null;
   principal: Principal | null;
 }
-
-// kept here for callers that imported it from this module
-export { namespacePatternCovers } from './namespace-patterns';
 
 /**
  * Managed API keys: creation (plaintext returned once, only the SHA-256 stored), listing,
@@ -182,7 +178,7 @@ export class ApiKeyManager {
     if (!Array.isArray(namespaces) || namespaces.length === 0 || namespaces.length > 100) {
       throw new ValidationError([{ field: 'namespaces', message: 'must be a non-empty list (or omitted/null for every namespace)' }]);
     }
-    const bad = namespaces.filter((n) => typeof n !== 'string' || n.length > 200 || !NAMESPACE_PATTERN.test(n));
+    const bad = namespaces.filter((n) => typeof n !== 'string' || n.length > 200 || !NAMESPACE_GLOB_PATTERN.test(n));
     if (bad.length) throw new ValidationError([{ field: 'namespaces', message: `invalid namespace pattern(s) ${bad.map(String).join(', ')}; use names like 'team-a' or globs like 'ops.*'` }]);
     return [...new Set(namespaces as string[])];
   }

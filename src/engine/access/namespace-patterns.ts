@@ -12,14 +12,35 @@
  * or above it (or `*`) can cover all of them.
  */
 
+/** An allow-list entry: a name (`team-a`, `team.a`), a glob `base.*`, or `*`. */
+export const NAMESPACE_GLOB_PATTERN = /^(\*|[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9][A-Za-z0-9_-]*)*(\.\*)?)$/;
+
+/** What an allow-list entry matches: every namespace, one, or a subtree (`base` and below). */
+export type NamespaceGlob = { kind: 'all' } | { kind: 'exact'; name: string } | { kind: 'subtree'; base: string };
+
+/** The one reading of an entry, shared by the in-memory checks and the SQL filter. */
+export function parseNamespaceGlob(pattern: string): NamespaceGlob {
+  if (pattern === '*') return { kind: 'all' };
+  if (pattern.endsWith('.*')) return { kind: 'subtree', base: pattern.slice(0, -2) };
+  return { kind: 'exact', name: pattern };
+}
+
 /** `pattern` (an allow-list entry) covers `candidate` (a namespace or another entry). */
 export function namespacePatternCovers(pattern: string, candidate: string): boolean {
-  if (pattern === '*') return true;
+  const glob = parseNamespaceGlob(pattern);
+  if (glob.kind === 'all') return true;
   if (candidate === '*') return false;
-  if (!pattern.endsWith('.*')) return candidate === pattern;
-  const base = pattern.slice(0, -2);
+  if (glob.kind === 'exact') return candidate === glob.name;
   const candidateBase = candidate.endsWith('.*') ? candidate.slice(0, -2) : candidate;
-  return candidateBase === base || candidateBase.startsWith(`${base}.`);
+  return candidateBase === glob.base || candidateBase.startsWith(`${glob.base}.`);
+}
+
+/** What a caller may see: `undefined` = everything; otherwise allow-list entries (`team.*`). */
+export type NamespaceScope = readonly string[] | undefined;
+
+/** Whether `namespace` lies within the caller's `scope`. */
+export function namespaceAllowed(namespace: string, scope: NamespaceScope): boolean {
+  return !scope || scope.some((pattern) => namespacePatternCovers(pattern, namespace));
 }
 
 /** null/undefined = every namespace */

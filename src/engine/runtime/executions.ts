@@ -5,7 +5,7 @@ import { ConflictError, EngineError, NotFoundError, NotReadyError, ValidationErr
 import type { AuditLog } from '../access/audit';
 import type { Caller } from '../access/scopes';
 import type { WorkflowCatalog } from '../workflows';
-import { namespaceAllowed } from '../workflows';
+import { namespaceAllowed } from '../access/namespace-patterns';
 import {
   EXECUTION_STATES,
   TERMINAL_STATES,

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { NAMESPACE_PATTERN as NAMESPACE_GLOB_PATTERN } from '../access/api-keys';
+import { NAMESPACE_GLOB_PATTERN, namespaceAllowed } from '../access/namespace-patterns';
 import { SecretMasker, type SecretResolver } from '../expressions';
 import type { SecretGrants } from '../dsl/parse-workflow';
-import { namespaceAllowed } from '../workflows';
 
 const ENV_PREFIX = 'AUTOKESTRA_SECRET_';
 const MAX_GLOB_LENGTH = 200;
