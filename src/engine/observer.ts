@@ -1,6 +1,7 @@
+import type { TerminalState } from './execution-state';
 import type { LogLevelName } from './store/execution-types';
 
-export type FinishedState = 'SUCCESS' | 'FAILED' | 'CANCELLED';
+export type FinishedState = TerminalState;
 export type RecoveryReason = 'lease_expired' | 'dead_process';
 export type RateLimiter = 'failed_auth' | 'api_key';
 

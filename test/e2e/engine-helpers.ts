@@ -3,9 +3,17 @@
  * recovery, secrets). Everything goes over real HTTP against a real server.
  */
 import { expect } from 'vitest';
+import { canTransition, TERMINAL_STATES, type ExecutionState } from '../../src/engine/execution-state';
 import { httpClient as supportHttpClient, type TestResponse } from '../support/server';
 
-export const TERMINAL = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
+export const TERMINAL: ReadonlySet<string> = TERMINAL_STATES;
+
+/** Every step of an execution's history is a move the state machine allows (src/engine/execution-state.ts). */
+export function expectLegalHistory(execution: { id: string; history: { state: string }[] }): void {
+  const states = execution.history.map((h) => h.state as ExecutionState);
+  expect(states[0], execution.id).toBe('QUEUED');
+  for (let i = 1; i < states.length; i++) expect(canTransition(states[i - 1], states[i]), `${execution.id}: ${states.join(' → ')}`).toBe(true);
+}
 
 export const EXECUTION_FIELDS = [
   'createdAt',
@@ -87,8 +95,11 @@ export async function waitFor(api: Api, id: string, predicate: (e: any) => boole
   }
 }
 
-export function waitTerminal(api: Api, id: string, timeoutMs = 15_000): Promise<any> {
-  return waitFor(api, id, (e) => TERMINAL.has(e.state), timeoutMs);
+/** Waits for the end, and holds the history it took to the state machine. */
+export async function waitTerminal(api: Api, id: string, timeoutMs = 15_000): Promise<any> {
+  const execution = await waitFor(api, id, (e) => TERMINAL.has(e.state), timeoutMs);
+  expectLegalHistory(execution);
+  return execution;
 }
 
 /** Runs an execution to its end and asserts the final state. */

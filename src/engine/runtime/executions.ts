@@ -6,16 +6,8 @@ import type { AuditLog } from '../access/audit';
 import type { Caller } from '../access/scopes';
 import type { WorkflowCatalog } from '../workflows';
 import { namespaceAllowed } from '../access/namespace-patterns';
-import {
-  EXECUTION_STATES,
-  TERMINAL_STATES,
-  type ExecutionRecord,
-  type ExecutionState,
-  type ExecutionTrigger,
-  type LogLevelName,
-  type LogLine,
-  type TaskRunRecord,
-} from '../store/execution-types';
+import { type ExecutionRecord, type ExecutionTrigger, type LogLevelName, type LogLine, type TaskRunRecord } from '../store/execution-types';
+import { EXECUTION_STATES, TERMINAL_STATES, type ExecutionState } from '../execution-state';
 import type { StateStore } from '../store/state-store';
 import type { SecretMasker } from '../expressions';
 import { StopReason } from './abort';

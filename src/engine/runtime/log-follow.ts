@@ -1,4 +1,5 @@
-import { TERMINAL_STATES, type ExecutionRecord, type LogLevelName, type LogLine } from '../store/execution-types';
+import { type ExecutionRecord, type LogLevelName, type LogLine } from '../store/execution-types';
+import { TERMINAL_STATES } from '../execution-state';
 import type { StateStore } from '../store/state-store';
 
 export interface FollowQuery {

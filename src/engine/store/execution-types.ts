@@ -1,10 +1,6 @@
 /** Persisted shapes of the runtime (epoch milliseconds; JSON columns already parsed). */
 
-export const EXECUTION_STATES = ['QUEUED', 'RUNNING', 'CANCELLING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;
-export type ExecutionState = (typeof EXECUTION_STATES)[number];
-export const TERMINAL_STATES: ReadonlySet<ExecutionState> = new Set(['SUCCESS', 'FAILED', 'CANCELLED']);
-
-export type TaskRunState = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+import type { ExecutionState, TaskRunState } from '../execution-state';
 
 export interface ExecutionError {
   message: string;

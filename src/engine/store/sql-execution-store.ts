@@ -2,22 +2,8 @@ import { encodeTime } from 'ulidx';
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam, type SqlStatement } from './sql-client';
 import { namespaceFilterSql } from './namespace-filter';
 import { crashLoopError, crashRecoveryNote, type CrashSite } from '../runtime/crash-loop';
-import {
-  LOG_LEVELS,
-  type ExecutionListQuery,
-  type ExecutionRecord,
-  type ExecutionState,
-  type Fence,
-  type LogLevelName,
-  type LogLine,
-  type LogQuery,
-  type NewExecution,
-  type NewLogLine,
-  type ScheduleTriggerRow,
-  type TaskRunRecord,
-  type TaskRunState,
-  type ExecutionError,
-} from './execution-types';
+import { LOG_LEVELS, type ExecutionListQuery, type ExecutionRecord, type Fence, type LogLevelName, type LogLine, type LogQuery, type NewExecution, type NewLogLine, type ScheduleTriggerRow, type TaskRunRecord, type ExecutionError } from './execution-types';
+import { type ExecutionState, type TaskRunState, ACTIVE_STATE_LIST, TERMINAL_STATE_LIST, sqlStateList, type TerminalState } from '../execution-state';
 
 type Row = Record<string, unknown>;
 
@@ -111,7 +97,8 @@ function toLogLine(row: Row): LogLine {
   };
 }
 
-const ACTIVE = `('RUNNING', 'CANCELLING')`;
+const ACTIVE = sqlStateList(ACTIVE_STATE_LIST);
+const TERMINAL = sqlStateList(TERMINAL_STATE_LIST);
 
 /**
  * The runtime's persistence: executions (queue + state machine), task runs, logs, schedules.
@@ -481,7 +468,7 @@ export class SqlExecutionStore {
   /** Ends an execution the caller owns (with its last log lines); false when the fence no longer holds. */
   async finishExecution(
     fence: Fence,
-    state: 'SUCCESS' | 'FAILED' | 'CANCELLED',
+    state: TerminalState,
     outputs: Record<string, unknown> | null,
     error: ExecutionError | null,
     now: number,
@@ -724,7 +711,7 @@ export class SqlExecutionStore {
     const idBound = encodeTime(cutoff, 10);
     for (;;) {
       const batch = await this.db.all<{ id: string }>(
-        `select id from executions where id < ? and state in ('SUCCESS', 'FAILED', 'CANCELLED') and ended_at < ? limit ?`,
+        `select id from executions where id < ? and state in ${TERMINAL} and ended_at < ? limit ?`,
         [idBound, cutoff, batchSize],
       );
       if (batch.length === 0) break;

@@ -1,5 +1,5 @@
 import type { InputDefinition, InputType, OutputDefinition } from '../dsl/types';
-import { EXECUTION_STATES } from '../store/execution-types';
+import { EXECUTION_STATES } from '../execution-state';
 import type { JsonSchemaObject } from './types';
 
 const SCHEMA_DIALECT = 'https://json-schema.org/draft/2020-12/schema';

@@ -1,5 +1,6 @@
 import type { ToolAnnotations } from '../dsl/types';
-import type { ExecutionError, ExecutionState } from '../store/execution-types';
+import type { ExecutionError } from '../store/execution-types';
+import type { ExecutionState } from '../execution-state';
 
 /**
  * The tool surface (issue 8, DESIGN.md §10): one catalogue and one invocation path, shared by

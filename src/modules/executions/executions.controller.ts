@@ -6,7 +6,7 @@ import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
 import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
-import { TERMINAL_STATES } from '../../engine/store/execution-types';
+import { TERMINAL_STATES } from '../../engine/execution-state';
 import { assertWorkflowId } from '../../engine/workflows';
 import { EngineProvider } from '../engine/engine.provider';
 import { ExecutionDto, ExecutionListQueryDto, ExecutionPageDto, TriggerExecutionDto, TriggerQueryDto } from './executions.dto';

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
-import { EXECUTION_STATES, type ExecutionRecord, type TaskRunRecord } from '../../engine/store/execution-types';
+import { type ExecutionRecord, type TaskRunRecord } from '../../engine/store/execution-types';
+import { EXECUTION_STATES, TASK_RUN_STATES } from '../../engine/execution-state';
 
 export class TriggerExecutionDto {
   @ApiPropertyOptional({ description: 'values for the workflow inputs (validated and coerced)', type: 'object', additionalProperties: true })
@@ -49,7 +50,7 @@ export class TaskRunDto {
   @ApiProperty({ nullable: true, type: String }) parentTaskRunId: string | null;
   @ApiProperty({ nullable: true, type: 'integer', minimum: 0, description: 'foreach iteration index' }) iteration: number | null;
   @ApiProperty({ type: 'integer', minimum: 1, description: 'the retry number: 1 for the first try' }) attempt: number;
-  @ApiProperty({ enum: ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] }) state: string;
+  @ApiProperty({ enum: TASK_RUN_STATES }) state: string;
   @ApiProperty({ format: 'date-time' }) startedAt: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) endedAt: string | null;
   @ApiProperty({ nullable: true, type: 'integer', minimum: 0 }) durationMs: number | null;

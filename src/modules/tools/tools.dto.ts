@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { PageOf, PageQueryDto, type PageDto } from '../../common/http/validation';
-import { EXECUTION_STATES } from '../../engine/store/execution-types';
+import { EXECUTION_STATES } from '../../engine/execution-state';
 import type { ToolDescriptor } from '../../engine/tools/types';
 
 export class ToolListQueryDto extends PageQueryDto {
