@@ -13,7 +13,11 @@ export const ALL_SCOPES = SCOPES;
 
 /** Exactly the fields of a key in responses (the plaintext `key` only at creation/rotation). */
 export const KEY_FIELDS = ['createdAt', 'enabled', 'expiresAt', 'id', 'label', 'lastUsedAt', 'namespaces', 'prefix', 'rateLimit', 'revokedAt', 'scopes'];
-export const CREATED_KEY_FIELDS = [...KEY_FIELDS, 'key'].sort();
+/** create's 201: the key, `created: true` and the plaintext; rotate's 201 has no `created` */
+export const CREATED_KEY_FIELDS = [...KEY_FIELDS, 'created', 'key'].sort();
+export const ROTATED_KEY_FIELDS = [...KEY_FIELDS, 'key'].sort();
+/** an idempotent create's 200: the existing key with `created: false` */
+export const EXISTING_KEY_FIELDS = [...KEY_FIELDS, 'created'].sort();
 
 export const AUDIT_FIELDS = ['action', 'actor', 'at', 'details', 'id', 'ip', 'namespace', 'outcome', 'resourceId', 'resourceType'];
 

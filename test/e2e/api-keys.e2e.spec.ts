@@ -9,6 +9,8 @@ import {
   badChecksumKey,
   createKey,
   CREATED_KEY_FIELDS,
+  EXISTING_KEY_FIELDS,
+  ROTATED_KEY_FIELDS,
   expectForbidden,
   KEY_FIELDS,
   KEY_SHAPE,
@@ -151,7 +153,8 @@ describe('POST /api/v1/api-keys', () => {
     const first = await createKey(server, { label, scopes: ['logs:read'] });
     const res = await server.request('POST', '/api/v1/api-keys', { body: { label, scopes: ['logs:read'], idempotent: true } });
     expect(res.status, res.text).toBe(200);
-    expect(Object.keys(res.body).sort()).toEqual(KEY_FIELDS);
+    expect(Object.keys(res.body).sort()).toEqual(EXISTING_KEY_FIELDS);
+    expect(res.body.created).toBe(false);
     expect(res.body.key).toBeUndefined();
     expect(res.body.id).toBe(first.id);
     expect(res.body.prefix).toBe(first.prefix);
@@ -223,7 +226,7 @@ describe('GET /api/v1/api-keys and /:id', () => {
     const res = await server.request('GET', `/api/v1/api-keys/${created.id}`);
     expect(res.status, res.text).toBe(200);
     expect(Object.keys(res.body).sort()).toEqual(KEY_FIELDS);
-    const { key: _key, ...metadata } = created;
+    const { key: _key, created: _created, ...metadata } = created as typeof created & { created?: boolean };
     expect(res.body).toEqual(metadata);
     expect(res.text).not.toContain(created.key);
     expect(res.text).not.toContain(sha256hex(created.key));
@@ -282,7 +285,7 @@ describe('PATCH /api/v1/api-keys/:id', () => {
     ['an unknown field', { key: 'ak_x' }],
   ])('rejects %s with 400 VALIDATION_ERROR and changes nothing', async (_name, body) => {
     const created = await createKey(server, { scopes: ['logs:read'] });
-    const { key: _k, ...before } = created;
+    const { key: _k, created: _c, ...before } = created as typeof created & { created?: boolean };
     expectError(await server.request('PATCH', `/api/v1/api-keys/${created.id}`, { body }), 400, 'VALIDATION_ERROR');
     expect(await getKey(created.id)).toEqual(before);
   });
@@ -343,7 +346,7 @@ describe('POST /api/v1/api-keys/:id/rotate', () => {
     const res = await server.request('POST', `/api/v1/api-keys/${created.id}/rotate`, { body: { graceSeconds: 0 } });
     expect(res.status, res.text).toBe(201);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(Object.keys(res.body).sort()).toEqual(CREATED_KEY_FIELDS);
+    expect(Object.keys(res.body).sort()).toEqual(ROTATED_KEY_FIELDS);
     expect(res.body.id).toBe(created.id);
     expect(res.body.key).toMatch(KEY_SHAPE);
     expect(res.body.key).not.toBe(created.key);
