@@ -45,9 +45,10 @@ const flakyType: TaskType = {
 };
 
 let server: TestServer;
+const TOKEN = 'acme-plugin-s3cr3t-value';
 
 beforeAll(async () => {
-  server = await startTestServer({ taskTypes: [greet, wait, flakyType] });
+  server = await startTestServer({ taskTypes: [greet, wait, flakyType], env: { AUTOKESTRA_SECRET_ACME_TOKEN: TOKEN } });
 });
 
 afterAll(async () => {
@@ -100,6 +101,18 @@ describe('extra task types', () => {
       ['SUCCESS', 2, null],
     ]);
     expect(done.error).toMatchObject({ taskId: 'stuck', kind: 'TIMEOUT', message: "task 'stuck' timed out after 200ms" });
+  });
+});
+
+describe('secrets in a plugin type', () => {
+  it('are rendered for it and masked in what it logs and returns', async () => {
+    const id = uniqueId('plugin');
+    await applyWorkflow(server, id, `id: ${id}\ntasks:\n  - id: greet\n    type: acme.greet\n    name: "{{ secret('ACME_TOKEN') }}"\n`);
+    const done = await runToEnd(server, id);
+    expect(runsOf(done, 'greet')[0].outputs).toEqual({ greeting: 'hello ***', attempt: 1 });
+    const logs = await allLogs(server, done.id);
+    expect(logs.map((l) => l.message)).toContain('hello ***');
+    expect(JSON.stringify(done) + JSON.stringify(logs)).not.toContain(TOKEN);
   });
 });
 
