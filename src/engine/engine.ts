@@ -48,7 +48,7 @@ export interface EngineOptions {
    * Task types added to the built-in ones (a platform team's plugins). Workflows use them like
    * built-in types; a name that is already taken stops the start.
    */
-  taskTypes?: readonly TaskType<any>[];
+  taskTypes?: readonly TaskType[];
   retention: { days: number; sweepIntervalMs: number };
   secretsFile: string | null;
   /** allow-lists of secrets by name (`secrets.namespaces`) */

@@ -184,8 +184,20 @@ function readNumber(min: number | undefined, max: number | undefined): Reader<nu
   };
 }
 
+/** Readers by spec: a workflow has many tasks of few types (and a spec is cloned once per parse on the parser thread). */
+const readers = new WeakMap<PropertySpec, Reader<unknown>>();
+
 /** The reader that checks and converts a property of this kind (nested task lists excepted). */
 export function readerFor(spec: PropertySpec): Reader<unknown> {
+  let reader = readers.get(spec);
+  if (reader === undefined) {
+    reader = buildReader(spec);
+    readers.set(spec, reader);
+  }
+  return reader;
+}
+
+function buildReader(spec: PropertySpec): Reader<unknown> {
   switch (spec.type) {
     case 'string':
       if (spec.pattern) return readPattern(spec.pattern, spec.patternHint ?? `must match ${spec.pattern}`);

@@ -26,10 +26,10 @@ export class TaskTypeRegistry {
   /** The built-in types, then `extra` (in order); throws on a duplicate or an invalid schema. */
   static withBuiltIns(extra: readonly TaskType[] = []): TaskTypeRegistry {
     const registry = new TaskTypeRegistry();
-    const builtIn: TaskType[] = [logTaskType, sleepTaskType, new HttpTaskType() as TaskType, outputTaskType, failTaskType];
+    const builtIn: TaskType[] = [logTaskType, sleepTaskType, new HttpTaskType(), outputTaskType, failTaskType];
     for (const type of builtIn) registry.register(type, 'built-in');
     for (const schema of Object.values(CONSTRUCT_SCHEMAS)) registry.add({ schema, type: null, origin: 'built-in' });
-    registry.register(new ShellTaskType() as TaskType, 'built-in');
+    registry.register(new ShellTaskType(), 'built-in');
     extra.forEach((type, index) => registry.register(type, `engine options taskTypes[${index}]`));
     return registry;
   }

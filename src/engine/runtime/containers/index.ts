@@ -10,7 +10,7 @@ export type { Container, ContainerHost, OpenedRun } from './host';
  * The containers the runtime runs itself, by task type (their schemas: dsl/constructs.ts).
  * A task whose type is not here is a leaf, run through the TaskTypeRegistry.
  */
-const CONTAINERS: ReadonlyMap<string, Container<any>> = new Map<string, Container<any>>([
+const CONTAINERS: ReadonlyMap<string, Container> = new Map<string, Container>([
   ['parallel', parallelContainer],
   ['if', ifContainer],
   ['foreach', foreachContainer],
