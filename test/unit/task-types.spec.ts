@@ -150,6 +150,7 @@ describe('TaskTypeRegistry', () => {
     expect(() => TaskTypeRegistry.withBuiltIns([{ ...greet, properties: { n: { type: 'strng' } } } as unknown as TaskType])).toThrow(/property 'n' has unknown type 'strng'/);
     expect(() => TaskTypeRegistry.withBuiltIns([{ ...greet, properties: { body: { type: 'tasks', mode: 'sequential' } } }])).toThrow(/nested task lists belong to the built-in containers/);
     expect(() => TaskTypeRegistry.withBuiltIns([{ name: 'acme.norun', properties: {} } as unknown as TaskType])).toThrow(/run must be a function/);
+    expect(() => TaskTypeRegistry.withBuiltIns([{ ...greet, properties: { n: { type: 'any', default: () => 1 } } }])).toThrow(/property 'n' holds something that is not plain data/);
   });
 
   it('gives a type switched off by configuration the diagnostic of a disabled type', () => {

@@ -248,6 +248,12 @@ export function schemaProblems(schema: TaskTypeSchema, reserved: readonly string
     if (!spec || !KINDS.has(spec.type)) problems.push(`property '${name}' has unknown type '${spec?.type}' (one of ${[...KINDS].join(', ')})`);
     else if (spec.type === 'enum' && (!Array.isArray(spec.values) || spec.values.length === 0)) problems.push(`property '${name}' is an enum without values`);
     if (spec?.required && spec.default !== undefined) problems.push(`property '${name}' is required and has a default`);
+    // schemas travel to the parser thread and defaults are copied into every definition
+    try {
+      structuredClone(spec);
+    } catch {
+      problems.push(`property '${name}' holds something that is not plain data (functions, class instances): schemas are data`);
+    }
   }
   return problems;
 }
