@@ -147,7 +147,7 @@ export function parseWorkflow(source: string, options: ParseOptions): ParseResul
 interface TaskNode {
   id: string | null;
   /** null when the type is missing or unknown: such a task gets no type-specific checks */
-  type: TaskTypeSchema | null;
+  schema: TaskTypeSchema | null;
   path: Path;
   raw: Record<string, unknown>;
   childLists: { mode: ListMode; nodes: TaskNode[] }[];
@@ -457,7 +457,7 @@ class WorkflowValidator {
   }
 
   private task(raw: unknown, path: Path): { node: TaskNode; definition: TaskDefinition | null } {
-    const node: TaskNode = { id: null, type: null, path, raw: {}, childLists: [], subtreeIds: [] };
+    const node: TaskNode = { id: null, schema: null, path, raw: {}, childLists: [], subtreeIds: [] };
     if (!isMapping(raw)) {
       this.report(path, 'must be a mapping (a task with id and type)');
       return { node, definition: null };
@@ -472,7 +472,7 @@ class WorkflowValidator {
     node.raw = raw;
 
     const spec = this.taskType(raw, path);
-    node.type = spec;
+    node.schema = spec;
     // Without a known type the type-specific properties are unknown too: accept any task property.
     const allowed = spec === null ? this.allTaskProperties : [...COMMON_TASK_PROPERTIES, ...Object.keys(spec.properties)];
     const required = ['id', 'type'];
@@ -567,7 +567,7 @@ class WorkflowValidator {
   }
 
   private checkTask(node: TaskNode, visible: ReadonlySet<string>, inLoop: boolean): void {
-    const spec = node.type;
+    const spec = node.schema;
     if (spec === null) return;
     const scanned = new Set<string>([...COMMON_TASK_PROPERTIES, ...valueProperties(spec).map(([name]) => name)]);
     const scope: ExpressionScope = { visibleOutputs: visible, owner: { taskId: node.id ?? '?' }, inLoop };
