@@ -21,7 +21,7 @@ import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
 import { Metrics } from './common/metrics/metrics';
 import { startMetricsListener, type MetricsListener } from './common/metrics/metrics-server';
 import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
-import { Engine } from './engine/engine';
+import { Engine, type EngineOptions } from './engine/engine';
 import { MCP_PATH } from './mcp/resource-metadata';
 import { mcpRequestPolicy } from './modules/mcp/mcp.module';
 import { dialectOf } from './engine/store/open-store';
@@ -44,6 +44,8 @@ export interface StartServerOptions {
   shutdownHooks?: boolean;
   /** environment for the engine (workflow secrets); process.env by default */
   env?: NodeJS.ProcessEnv;
+  /** task types added to the built-in ones (EngineOptions.taskTypes); a taken name stops the start */
+  taskTypes?: EngineOptions['taskTypes'];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -155,7 +157,7 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   }
   let engine: Engine;
   try {
-    engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env });
+    engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env, taskTypes: options.taskTypes });
   } catch (error) {
     await metricsListener?.close();
     throw error;

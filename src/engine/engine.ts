@@ -16,8 +16,8 @@ import { SecretStore } from './runtime/secrets';
 import { WorkerPool } from './runtime/worker-pool';
 import { openStore } from './store/open-store';
 import type { StateStore } from './store/state-store';
-import { builtInTaskTypes } from './tasks/registry';
-import type { TaskRuntimeConfig } from './tasks/task-type';
+import { TaskTypeRegistry } from './tasks/registry';
+import type { TaskRuntimeConfig, TaskType } from './tasks/task-type';
 import { ToolService } from './tools/tool-service';
 import { WorkflowCatalog } from './workflows';
 
@@ -44,6 +44,11 @@ export interface EngineOptions {
   /** the budget of every expression evaluation (unset fields: DEFAULT_EXPRESSION_LIMITS) */
   expressions?: Partial<ExpressionLimits>;
   tasks: TaskRuntimeConfig;
+  /**
+   * Task types added to the built-in ones (a platform team's plugins). Workflows use them like
+   * built-in types; a name that is already taken stops the start.
+   */
+  taskTypes?: readonly TaskType[];
   retention: { days: number; sweepIntervalMs: number };
   secretsFile: string | null;
   /** allow-lists of secrets by name (`secrets.namespaces`) */
@@ -88,11 +93,16 @@ export class Engine {
   /** aborted when draining begins: log followers end, so open streams do not hold up shutdown */
   private readonly drain = new AbortController();
 
+  /** every task type this engine runs: built-in and from `options.taskTypes` */
+  readonly taskTypes: TaskTypeRegistry;
+
   private constructor(
     private readonly store: StateStore,
     readonly options: EngineOptions,
     secrets: SecretStore,
+    taskTypes: TaskTypeRegistry,
   ) {
+    this.taskTypes = taskTypes;
     this.logger = options.logger ?? silentLogger;
     this.secrets = secrets;
     this.audit = new AuditLog(store.access, { failureWindowMs: options.auth.failureAuditWindowMs, logger: this.logger });
@@ -101,7 +111,7 @@ export class Engine {
       lastUsedWriteIntervalMs: options.auth.lastUsedWriteIntervalMs,
       onFailure: (reason) => this.events.authFailed(reason),
     });
-    this.workflows = new WorkflowCatalog(store, { shellEnabled: options.tasks.shell.enabled, secrets }, this.audit);
+    this.workflows = new WorkflowCatalog(store, { taskTypes: taskTypes.schemas(options.tasks), secrets }, this.audit);
     this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
       flushIntervalMs: 50,
       maxBuffered: 1000,
@@ -115,7 +125,7 @@ export class Engine {
     const clock = testClock(env) ?? Date.now;
     const deps: RunnerDeps = {
       store,
-      tasks: builtInTaskTypes(),
+      tasks: taskTypes,
       taskConfig: options.tasks,
       secrets: this.secrets,
       logs: this.logWriter,
@@ -166,7 +176,9 @@ export class Engine {
 
   /** Opens the store (migrating it) and returns an engine ready to serve requests. */
   static async open(options: EngineOptions): Promise<Engine> {
-    // Secrets first: a bad secrets configuration stops the start before anything is opened.
+    // Task types first: a duplicate or invalid type is a programming error, found before anything is opened.
+    const taskTypes = TaskTypeRegistry.withBuiltIns(options.taskTypes ?? []);
+    // Secrets next: a bad secrets configuration stops the start before anything is opened.
     const secrets = new SecretStore(options.env ?? process.env, options.secretsFile, {
       namespaces: options.secretNamespaces,
       defaultNamespaces: options.secretDefaultNamespaces,
@@ -179,7 +191,7 @@ export class Engine {
       statementTimeoutMs: options.statementTimeoutMs,
       log: (level, message) => (options.logger ?? silentLogger)[level]({ component: 'database' }, message),
     });
-    const engine = new Engine(store, options, secrets);
+    const engine = new Engine(store, options, secrets, taskTypes);
     engine.stateValue = 'ready';
     return engine;
   }

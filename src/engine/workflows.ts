@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { WorkflowParser } from './dsl/workflow-parser';
+import type { TaskTypeSchema } from './dsl/property-schema';
 import type { AuditLog } from './access/audit';
 import { namespaceAllowed, type NamespaceScope } from './access/namespace-patterns';
 import type { Caller } from './access/scopes';
@@ -62,7 +63,7 @@ export class WorkflowCatalog {
 
   constructor(
     private readonly store: StateStore,
-    private readonly options: { shellEnabled: boolean; now?: () => number; secrets?: SecretAvailability },
+    private readonly options: { taskTypes: readonly TaskTypeSchema[]; now?: () => number; secrets?: SecretAvailability },
     private readonly audit?: AuditLog,
     /** parses large sources off the event loop */
     readonly parser: WorkflowParser = new WorkflowParser(),
@@ -106,7 +107,7 @@ export class WorkflowCatalog {
     }
     const secrets = this.options.secrets;
     const result = await this.parser.parse(source, {
-      shellEnabled: this.options.shellEnabled,
+      taskTypes: this.options.taskTypes,
       // Outside the caller's namespaces the apply ends NOT_FOUND: answering about secrets there
       // would tell the caller which names another namespace can read.
       secretAccess: secrets ? { grants: secrets.grants(), callerNamespaces: scope } : undefined,

@@ -8,6 +8,8 @@ import {
   scanTemplates,
   splitCommandLine,
   type Diagnostic,
+  type ForeachTask,
+  type ParallelTask,
   type ParseOptions,
   type ParseResult,
   type WorkflowDefinition,
@@ -226,10 +228,11 @@ describe('normalization', () => {
     const [, fan, after, sub, stop] = def.tasks;
     expect(fan).toMatchObject({ type: 'parallel', concurrency: 2 });
     if (fan.type !== 'parallel') throw new Error('parallel expected');
-    expect(fan.tasks[0]).toMatchObject({ id: 'left', durationMs: 500 });
-    expect(fan.tasks[1]).toMatchObject({ id: 'right', type: 'foreach', items: ['a', 'b', 'c'], concurrency: 1 });
-    if (fan.tasks[1].type !== 'foreach') throw new Error('foreach expected');
-    expect(fan.tasks[1].tasks[2]).toMatchObject({ id: 'innerIf', type: 'if', else: [] });
+    const parallel = fan as ParallelTask;
+    expect(parallel.tasks[0]).toMatchObject({ id: 'left', durationMs: 500 });
+    expect(parallel.tasks[1]).toMatchObject({ id: 'right', type: 'foreach', items: ['a', 'b', 'c'], concurrency: 1 });
+    if (parallel.tasks[1].type !== 'foreach') throw new Error('foreach expected');
+    expect((parallel.tasks[1] as ForeachTask).tasks[2]).toMatchObject({ id: 'innerIf', type: 'if', else: [] });
     expect(after).toMatchObject({
       method: 'POST',
       headers: { 'X-Count': '3', 'Content-Type': 'application/json' },

@@ -30,6 +30,7 @@ function makeCtx(config: TaskRuntimeConfig, controller = new AbortController()) 
     signal: controller.signal,
     render: (value) => value,
     log: (level, message) => logs.push({ level, message }),
+    maxOutputBytes: 1024 * 1024,
     config,
   };
   return { ctx, logs, controller };

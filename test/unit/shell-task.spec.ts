@@ -22,6 +22,7 @@ function makeCtx(shell: Partial<TaskRuntimeConfig['shell']> = {}) {
     signal: controller.signal,
     render: (value) => value,
     log: (level, message) => logs.push({ level, message }),
+    maxOutputBytes: 1024 * 1024,
     config: {
       http: { maxResponseBytes: 1024, allowCidrs: [], denyCidrs: [] },
       shell: { enabled: true, maxOutputBytes: 4096, ...shell },

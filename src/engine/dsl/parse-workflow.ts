@@ -12,19 +12,19 @@ import {
   readPattern,
   readPositiveInteger,
   readProperties,
+  setEntry,
   readString,
   readStringMap,
   type Reader,
   type Report,
 } from './readers';
-import { COMMON_TASK_PROPERTIES, TASK_TYPE_SPECS, type ListMode } from './task-types';
+import { childLists, COMMON_TASK_PROPERTIES, isContainer, readerFor, valueProperties, type ListMode, type TaskTypeSchema } from './property-schema';
 import { checkCondition, checkTemplates as checkExpressionSyntax, collectReferences } from '../expressions';
 import { findReferences, scanTemplates, type OutputReference } from './templates';
 import {
   DEFAULT_TOOL_WAIT_MS,
   INPUT_TYPES,
   MAX_TOOL_WAIT_MS,
-  TASK_TYPES,
   TOOL_NAME_PATTERN,
   WORKFLOW_ID_PATTERN,
   type Diagnostic,
@@ -35,7 +35,6 @@ import {
   type ToolSettings,
   type RetryPolicy,
   type TaskDefinition,
-  type TaskTypeName,
   type TriggerDefinition,
   type WorkflowDefinition,
 } from './types';
@@ -44,8 +43,11 @@ import { parseZonedDateTime, ZONED_DATE_TIME_HINT } from './datetime';
 import { compileJsonSchema, describeSchemaError, type SchemaValidator } from './json-schema';
 
 export interface ParseOptions {
-  /** shell tasks are refused unless the server enables them (engine.tasks.shell.enabled) */
-  shellEnabled: boolean;
+  /**
+   * Every task type the server knows, in order (the engine's TaskTypeRegistry.schemas()): the
+   * properties each accepts, and the diagnostic of those this server switched off.
+   */
+  taskTypes: readonly TaskTypeSchema[];
   /** deepest nesting of lists and mappings; default 64 */
   maxDepth?: number;
   /** YAML alias expansion budget, see `yaml`'s ToJSOptions.maxAliasCount; default 100 */
@@ -102,12 +104,6 @@ const RETRY_PROPERTIES = ['maxAttempts', 'delay', 'backoff', 'maxDelay'];
 const TRIGGER_PROPERTIES = ['id', 'type', 'cron', 'timezone', 'inputs'];
 const TRIGGER_TYPES = ['schedule'] as const;
 /** Task properties that hold no expression: ids and types are patterns, descriptions are prose. */
-const ALL_TASK_PROPERTIES = [
-  ...new Set([
-    ...COMMON_TASK_PROPERTIES,
-    ...Object.values(TASK_TYPE_SPECS).flatMap((spec) => [...Object.keys(spec.fields), ...Object.keys(spec.children ?? {})]),
-  ]),
-];
 const UNSCANNED_TASK_PROPERTIES = new Set(['id', 'type', 'description']);
 
 const readWorkflowId = readPattern(WORKFLOW_ID_PATTERN, "workflow ids are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit");
@@ -151,7 +147,7 @@ export function parseWorkflow(source: string, options: ParseOptions): ParseResul
 interface TaskNode {
   id: string | null;
   /** null when the type is missing or unknown: such a task gets no type-specific checks */
-  type: TaskTypeName | null;
+  schema: TaskTypeSchema | null;
   path: Path;
   raw: Record<string, unknown>;
   childLists: { mode: ListMode; nodes: TaskNode[] }[];
@@ -180,12 +176,19 @@ class WorkflowValidator {
   private taskCount = 0;
   /** `secret('NAME')` calls with a literal name, where they were found */
   private readonly secretReferences: { name: string; path: Path }[] = [];
+  private readonly types: ReadonlyMap<string, TaskTypeSchema>;
+  private readonly typeNames: string[];
+  /** every property of every type: what a task of unknown type may hold */
+  private readonly allTaskProperties: string[];
 
   constructor(
     sink: DiagnosticSink,
     private readonly options: ParseOptions,
   ) {
     this.report = (path, message) => sink.report(path, message);
+    this.types = new Map(options.taskTypes.map((schema) => [schema.name, schema]));
+    this.typeNames = [...this.types.keys()];
+    this.allTaskProperties = [...new Set([...COMMON_TASK_PROPERTIES, ...options.taskTypes.flatMap((schema) => Object.keys(schema.properties))])];
   }
 
   validate(root: unknown): WorkflowDefinition | null {
@@ -454,7 +457,7 @@ class WorkflowValidator {
   }
 
   private task(raw: unknown, path: Path): { node: TaskNode; definition: TaskDefinition | null } {
-    const node: TaskNode = { id: null, type: null, path, raw: {}, childLists: [], subtreeIds: [] };
+    const node: TaskNode = { id: null, schema: null, path, raw: {}, childLists: [], subtreeIds: [] };
     if (!isMapping(raw)) {
       this.report(path, 'must be a mapping (a task with id and type)');
       return { node, definition: null };
@@ -462,21 +465,21 @@ class WorkflowValidator {
     // Past the cap the workflow is refused anyway: count the rest, check nothing more, so that the
     // work stays bounded (reference checks are quadratic in the number of tasks).
     if (this.taskCount >= MAX_TASKS) {
-      this.taskCount += countTasks(raw);
+      this.taskCount += countTasks(raw, this.types);
       return { node, definition: null };
     }
     this.taskCount++;
     node.raw = raw;
 
-    node.type = this.taskType(raw, path);
-    const spec = node.type === null ? null : TASK_TYPE_SPECS[node.type];
-    const childSpecs = spec?.children ?? {};
+    const spec = this.taskType(raw, path);
+    node.schema = spec;
     // Without a known type the type-specific properties are unknown too: accept any task property.
-    const allowed = spec === null ? ALL_TASK_PROPERTIES : [...COMMON_TASK_PROPERTIES, ...Object.keys(spec.fields), ...Object.keys(childSpecs)];
+    const allowed = spec === null ? this.allTaskProperties : [...COMMON_TASK_PROPERTIES, ...Object.keys(spec.properties)];
     const required = ['id', 'type'];
     if (spec !== null) {
-      for (const [name, field] of Object.entries(spec.fields)) if (field.required) required.push(name);
-      for (const [name, child] of Object.entries(childSpecs)) if (child.required) required.push(name);
+      // values first, then nested lists: the order of today's diagnostics
+      for (const [name, property] of valueProperties(spec)) if (property.required) required.push(name);
+      for (const [name, property] of childLists(spec)) if (property.required) required.push(name);
     }
     readProperties(raw, path, this.report, allowed, required);
 
@@ -490,49 +493,55 @@ class WorkflowValidator {
     const description = this.optional(raw, 'description', path, readString) ?? null;
     const timeoutMs = this.optional(raw, 'timeout', path, readDuration({ positive: true })) ?? null;
     const retry = raw.retry == null ? null : this.retry(raw.retry, [...path, 'retry']);
-    if (raw.retry != null && (node.type === 'parallel' || node.type === 'if' || node.type === 'foreach')) {
+    if (raw.retry != null && spec !== null && isContainer(spec)) {
       // A container re-running its children would re-run completed tasks; retry the leaves instead.
-      this.report([...path, 'retry'], `retry is not supported on '${node.type}' tasks; put it on the tasks inside`);
+      this.report([...path, 'retry'], `retry is not supported on '${spec.name}' tasks; put it on the tasks inside`);
     }
-    if (spec === null || node.type === null) return { node, definition: null };
+    if (spec === null) return { node, definition: null };
 
-    const values: Record<string, unknown> = {};
-    for (const [name, field] of Object.entries(spec.fields)) {
-      values[name] = field.required ? this.required(raw, name, path, field.read) : this.optional(raw, name, path, field.read);
+    const values = new Map<string, unknown>();
+    for (const [name, property] of valueProperties(spec)) {
+      const read = readerFor(property);
+      values.set(name, property.required ? this.required(raw, name, path, read) : this.optional(raw, name, path, read));
     }
-    const children: Record<string, TaskDefinition[]> = {};
-    for (const [name, child] of Object.entries(childSpecs)) {
-      if (raw[name] === undefined || (raw[name] === null && !child.required)) continue;
-      const list = this.taskList(raw[name], [...path, name], child.required);
-      node.childLists.push({ mode: child.mode, nodes: list.nodes });
+    for (const [name, property] of childLists(spec)) {
+      const required = property.required === true;
+      if (raw[name] === undefined || (raw[name] === null && !required)) continue;
+      const list = this.taskList(raw[name], [...path, name], required);
+      node.childLists.push({ mode: property.mode, nodes: list.nodes });
       for (const child of list.nodes) for (const id of child.subtreeIds) node.subtreeIds.push(id);
-      children[name] = list.definitions;
+      values.set(name, list.definitions);
     }
 
-    const build = spec.build as (values: Record<string, unknown>, children: Record<string, TaskDefinition[]>) => object;
-    const definition = { id: id ?? '', type: node.type, description, timeoutMs, retry, ...build(values, children) } as TaskDefinition;
+    // With an invalid property the definition is thrown away, so only the valid case matters here.
+    const definition: TaskDefinition = { id: id ?? '', type: spec.name, description, timeoutMs, retry };
+    for (const [name, property] of Object.entries(spec.properties)) {
+      const value = values.get(name);
+      if (value !== undefined) setEntry(definition, property.as ?? name, value);
+      else if (property.default !== undefined) setEntry(definition, property.as ?? name, structuredClone(property.default));
+    }
     return { node, definition };
   }
 
-  private taskType(raw: Record<string, unknown>, path: Path): TaskTypeName | null {
+  private taskType(raw: Record<string, unknown>, path: Path): TaskTypeSchema | null {
     const typePath = [...path, 'type'];
     if (!('type' in raw)) return null;
     const type = raw.type;
+    const names = this.typeNames;
     if (typeof type !== 'string') {
-      this.report(typePath, `must be a string (one of ${TASK_TYPES.join(', ')})`);
+      this.report(typePath, `must be a string (one of ${names.join(', ')})`);
       return null;
     }
-    if (!(TASK_TYPES as readonly string[]).includes(type)) {
-      const suggestion = closestMatch(type, TASK_TYPES);
+    const schema = this.types.get(type);
+    if (schema === undefined) {
+      const suggestion = closestMatch(type, names);
       this.report(typePath, suggestion
         ? `unknown task type '${type}'; did you mean '${suggestion}'?`
-        : `unknown task type '${type}' (one of ${TASK_TYPES.join(', ')})`);
+        : `unknown task type '${type}' (one of ${names.join(', ')})`);
       return null;
     }
-    if (type === 'shell' && !this.options.shellEnabled) {
-      this.report(typePath, "task type 'shell' is disabled on this server (engine.tasks.shell.enabled)");
-    }
-    return type as TaskTypeName;
+    if (schema.disabled !== undefined) this.report(typePath, schema.disabled);
+    return schema;
   }
 
   // ---- expressions ----------------------------------------------------------------------
@@ -558,17 +567,19 @@ class WorkflowValidator {
   }
 
   private checkTask(node: TaskNode, visible: ReadonlySet<string>, inLoop: boolean): void {
-    if (node.type === null) return;
-    const spec = TASK_TYPE_SPECS[node.type];
-    const scanned = new Set<string>([...COMMON_TASK_PROPERTIES, ...Object.keys(spec.fields)]);
+    const spec = node.schema;
+    if (spec === null) return;
+    const scanned = new Set<string>([...COMMON_TASK_PROPERTIES, ...valueProperties(spec).map(([name]) => name)]);
     const scope: ExpressionScope = { visibleOutputs: visible, owner: { taskId: node.id ?? '?' }, inLoop };
     for (const [key, value] of Object.entries(node.raw)) {
       if (scanned.has(key) && !UNSCANNED_TASK_PROPERTIES.has(key)) this.scanValue(value, [...node.path, key], scope);
     }
     // A condition may be a bare expression (no braces): check its syntax and references too.
-    const condition = node.raw.condition;
-    if (node.type === 'if' && typeof condition === 'string' && !condition.includes('{{')) {
-      this.checkTemplates(`{{${condition}}}`, [...node.path, 'condition'], scope, checkCondition(condition));
+    for (const [name, property] of valueProperties(spec)) {
+      const condition = node.raw[name];
+      if (property.type === 'condition' && typeof condition === 'string' && !condition.includes('{{')) {
+        this.checkTemplates(`{{${condition}}}`, [...node.path, name], scope, checkCondition(condition));
+      }
     }
     for (const child of node.childLists) this.checkTaskList(child.nodes, visible, child.mode, inLoop || spec.loopBody === true);
   }
@@ -692,12 +703,12 @@ const readTimezone: Reader<string> = (value, path, report) => {
 };
 
 /** Tasks in `raw` and in every task list nested in it (containers hold lists of tasks). */
-function countTasks(raw: Record<string, unknown>): number {
+function countTasks(raw: Record<string, unknown>, types: ReadonlyMap<string, TaskTypeSchema>): number {
   let count = 1;
-  const spec = typeof raw.type === 'string' && Object.hasOwn(TASK_TYPE_SPECS, raw.type) ? TASK_TYPE_SPECS[raw.type as TaskTypeName] : undefined;
-  for (const name of Object.keys(spec?.children ?? {})) {
+  const spec = typeof raw.type === 'string' ? types.get(raw.type) : undefined;
+  for (const [name] of spec ? childLists(spec) : []) {
     const list = raw[name];
-    if (Array.isArray(list)) for (const item of list) if (isMapping(item)) count += countTasks(item);
+    if (Array.isArray(list)) for (const item of list) if (isMapping(item)) count += countTasks(item, types);
   }
   return count;
 }

@@ -7,20 +7,6 @@
 export const INPUT_TYPES = ['string', 'number', 'integer', 'boolean', 'json', 'datetime'] as const;
 export type InputType = (typeof INPUT_TYPES)[number];
 
-export const TASK_TYPES = [
-  'log',
-  'sleep',
-  'http',
-  'output',
-  'fail',
-  'parallel',
-  'if',
-  'foreach',
-  'subflow',
-  'shell',
-] as const;
-export type TaskTypeName = (typeof TASK_TYPES)[number];
-
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type TaskLogLevel = (typeof LOG_LEVELS)[number];
 
@@ -72,87 +58,83 @@ export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_TOOL_WAIT_MS = 30_000;
 export const MAX_TOOL_WAIT_MS = 300_000;
 
-export interface RetryPolicy {
+export type RetryPolicy = {
   maxAttempts: number;
   delayMs: number;
   backoff: 'constant' | 'exponential';
   maxDelayMs: number | null;
-}
+};
 
-interface TaskCommon {
+// a type alias, not an interface: the built-in task aliases below must fit TaskDefinition's index signature
+export type TaskCommon = {
   id: string;
   description: string | null;
   timeoutMs: number | null;
   retry: RetryPolicy | null;
-}
+};
 
-export interface LogTask extends TaskCommon {
+/**
+ * A task of any type: the common properties plus the type's own, as its property schema
+ * normalized them (see tasks/task-type.ts). Task types are open: the engine's TaskTypeRegistry
+ * says which exist. The aliases below describe the built-in ones.
+ */
+export type TaskDefinition = TaskCommon & { type: string } & Record<string, unknown>;
+
+export type LogTask = TaskCommon & {
   type: 'log';
   message: string;
   level: TaskLogLevel;
-}
-export interface SleepTask extends TaskCommon {
+};
+export type SleepTask = TaskCommon & {
   type: 'sleep';
   durationMs: number;
-}
-export interface HttpTask extends TaskCommon {
+};
+export type HttpTask = TaskCommon & {
   type: 'http';
   url: string;
   method: string;
   headers: Record<string, string>;
   /** JSON value or text; strings may hold expressions */
   body: unknown;
-}
-export interface OutputTask extends TaskCommon {
+};
+export type OutputTask = TaskCommon & {
   type: 'output';
   values: Record<string, unknown>;
-}
-export interface FailTask extends TaskCommon {
+};
+export type FailTask = TaskCommon & {
   type: 'fail';
   message: string;
-}
-export interface ParallelTask extends TaskCommon {
+};
+export type ParallelTask = TaskCommon & {
   type: 'parallel';
   /** null = all children at once */
   concurrency: number | null;
   tasks: TaskDefinition[];
-}
-export interface IfTask extends TaskCommon {
+};
+export type IfTask = TaskCommon & {
   type: 'if';
   condition: string;
   then: TaskDefinition[];
   else: TaskDefinition[];
-}
-export interface ForeachTask extends TaskCommon {
+};
+export type ForeachTask = TaskCommon & {
   type: 'foreach';
   /** an expression string or a literal list */
   items: string | unknown[];
   concurrency: number;
   tasks: TaskDefinition[];
-}
-export interface SubflowTask extends TaskCommon {
+};
+export type SubflowTask = TaskCommon & {
   type: 'subflow';
   workflowId: string;
   inputs: Record<string, unknown>;
-}
-export interface ShellTask extends TaskCommon {
+};
+export type ShellTask = TaskCommon & {
   type: 'shell';
   /** one argv per command; no shell is involved */
   commands: string[][];
   env: Record<string, string>;
-}
-
-export type TaskDefinition =
-  | LogTask
-  | SleepTask
-  | HttpTask
-  | OutputTask
-  | FailTask
-  | ParallelTask
-  | IfTask
-  | ForeachTask
-  | SubflowTask
-  | ShellTask;
+};
 
 export interface ScheduleTrigger {
   id: string;

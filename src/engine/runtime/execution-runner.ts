@@ -1,19 +1,17 @@
-import type {
-  ForeachTask,
-  IfTask,
-  ParallelTask,
-  RetryPolicy,
-  SubflowTask,
-  TaskDefinition,
-  TaskLogLevel,
-  WorkflowDefinition,
-} from '../dsl/types';
+import type { TerminalState } from '../execution-state';
+import type { TaskDefinition, TaskLogLevel, WorkflowDefinition } from '../dsl/types';
 import type { EngineLogger } from '../logger';
 import { evaluateCondition, ExpressionError, ExpressionTimeoutError, renderValue, type ExpressionContext, type ExpressionLimits, type RenderOptions, type SecretResolver } from '../expressions';
 import type { ExecutionError, ExecutionRecord, Fence, LogLevelName, TaskRunRecord } from '../store/execution-types';
 import type { StateStore } from '../store/state-store';
-import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from '../tasks/task-type';
-import { formatDuration, linkedController, StopReason, stopReasonOf } from './abort';
+import type { TaskTypeRegistry } from '../tasks/registry';
+import { abortableDelay, TaskFailure, type TaskContext, type TaskRuntimeConfig } from '../tasks/task-type';
+import { formatDuration, StopReason, stopReasonOf } from './abort';
+import { containerFor, type Container, type ContainerHost, type OpenedRun } from './containers';
+import { countedFailures, retryDelayMs, willRetry } from './retry';
+import { LeaseLostError, TaskFailedError, type RenderScope } from './run-scope';
+import { subflowTaskType, type SubflowLauncher } from './subflow';
+import { taskTimeout } from './timeout';
 import { newId } from './ids';
 import type { CrashSite } from './crash-loop';
 import type { LogWriter } from './log-writer';
@@ -21,16 +19,14 @@ import type { EngineEvents } from '../observer';
 import type { SecretStore } from './secrets';
 import { computeWorkflowOutputs } from './workflow-outputs';
 
-export interface SubflowLauncher {
-  /** idempotent per `idempotencyKey`: a resumed parent finds the child it started before */
-  start(parent: ExecutionRecord, task: SubflowTask, inputs: Record<string, unknown>, idempotencyKey: string): Promise<string>;
-  /** resolves with the child's terminal record; on abort, cancels the child and rejects */
-  waitForEnd(childId: string, signal: AbortSignal): Promise<ExecutionRecord>;
-}
+export type { SubflowLauncher } from './subflow';
+export { retryDelayMs } from './retry';
+export type { RenderScope } from './run-scope';
 
 export interface RunnerDeps {
   store: StateStore;
-  tasks: ReadonlyMap<string, TaskType>;
+  /** leaf task types by name (built-in and plugins); containers and subflow are run here */
+  tasks: TaskTypeRegistry;
   taskConfig: TaskRuntimeConfig;
   secrets: SecretStore;
   logs: LogWriter;
@@ -47,54 +43,15 @@ export interface RunnerDeps {
   events?: EngineEvents;
 }
 
-export type RunOutcome = 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'RELEASED' | 'LOST';
-
-/** A task failed for good (retries exhausted); carries the execution-level error. */
-class TaskFailedError extends Error {
-  constructor(readonly error: ExecutionError) {
-    super(error.message);
-  }
-}
-
-class LeaseLostError extends Error {
-  constructor() {
-    super('lease lost: another worker owns this execution now');
-  }
-}
-
-interface Scope {
-  signal: AbortSignal;
-  /** suffix making the task key unique per foreach iteration (`@2`, `@2.0`) */
-  keySuffix: string;
-  parentTaskRunId: string | null;
-  iteration: number | null;
-  item?: unknown;
-  index?: number;
-  /** outputs of the enclosing foreach iterations, innermost last */
-  locals: Record<string, unknown>[];
-}
+export type RunOutcome = TerminalState | 'RELEASED' | 'LOST';
 
 const LEVELS: Record<TaskLogLevel, LogLevelName> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
-const CONTAINER_TYPES = new Set(['parallel', 'if', 'foreach']);
-/**
- * Tasks with no side effect outside the engine and no waiting: their run is written once, in its
- * final state. Were the process to die mid-way, re-running them is indistinguishable from the
- * first run, so they need no RUNNING row (two fewer commits per task on the hot path).
- */
-const INSTANT_TYPES = new Set(['log', 'output', 'fail']);
-const MAX_SUBFLOW_DEPTH = 10;
-
-export function retryDelayMs(policy: RetryPolicy, failures: number): number {
-  const base = policy.backoff === 'exponential' ? policy.delayMs * 2 ** (failures - 1) : policy.delayMs;
-  return policy.maxDelayMs !== null ? Math.min(base, policy.maxDelayMs) : base;
-}
-
 /**
  * Runs one claimed execution to its end (or until it is stopped), resuming from the task runs
  * already stored: completed tasks are never run again, an interrupted attempt is closed as
  * INTERRUPTED and the task runs again as a new attempt. Every write is fenced on the claim.
  */
-export class ExecutionRun {
+export class ExecutionRun implements ContainerHost {
   private readonly fence: Fence;
   private readonly runsByKey = new Map<string, TaskRunRecord[]>();
   private readonly outputs: Record<string, unknown> = {};
@@ -134,8 +91,10 @@ export class ExecutionRun {
     try {
       const definition = await deps.loadDefinition(execution.workflowId, execution.revision);
       if (!definition) throw new TaskFailedError({ message: `workflow revision ${execution.workflowId}@${execution.revision} not found`, taskId: null });
-      // The first claim (attempt 1) cannot have task runs yet: only a resumed execution reads them.
-      const previousRuns = execution.attempt > 1 ? await deps.store.executions.listTaskRuns(execution.id) : [];
+      // The first claim cannot have task runs yet: only a resumed execution reads them. (This
+      // is the claim's attempt, the fence; a task run's `attempt` is its retry number.)
+      const claimAttempt = execution.attempt;
+      const previousRuns = claimAttempt > 1 ? await deps.store.executions.listTaskRuns(execution.id) : [];
       for (const run of previousRuns) {
         const list = this.runsByKey.get(run.taskKey) ?? [];
         list.push(run);
@@ -164,7 +123,7 @@ export class ExecutionRun {
           startedAt: new Date(execution.startedAt ?? deps.now()).toISOString(),
         },
       };
-      const root: Scope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
+      const root: RenderScope = { signal: this.controller.signal, keySuffix: '', parentTaskRunId: null, iteration: null, locals: [] };
       let workflowOutputs: Record<string, unknown> | null = null;
       try {
         // no variables, nothing to render: nothing that could crash here
@@ -259,7 +218,7 @@ export class ExecutionRun {
     return this.deps.secrets.masker.size > 0 ? (this.deps.secrets.masker.maskDeep(result.values) as Record<string, unknown>) : result.values;
   }
 
-  private async finish(state: 'SUCCESS' | 'FAILED' | 'CANCELLED', error: ExecutionError | null, workflowOutputs: Record<string, unknown> | null = null): Promise<boolean> {
+  private async finish(state: TerminalState, error: ExecutionError | null, workflowOutputs: Record<string, unknown> | null = null): Promise<boolean> {
     const { deps } = this;
     // taskId → outputs, for the tasks that produced any (log, sleep... produce none)
     const produced = Object.fromEntries(Object.entries(this.outputs).filter(([, value]) => value !== null && value !== undefined));
@@ -293,11 +252,11 @@ export class ExecutionRun {
     return { executionId: this.execution.id, taskId, taskRunId, attempt, level, ts: this.deps.now(), message };
   }
 
-  private throwIfStopped(scope: Scope): void {
+  private throwIfStopped(scope: RenderScope): void {
     if (scope.signal.aborted) throw scope.signal.reason;
   }
 
-  private outputsView(scope: Scope): Record<string, unknown> {
+  private outputsView(scope: RenderScope): Record<string, unknown> {
     if (scope.locals.length === 0) return this.outputs;
     return Object.assign({}, this.outputs, ...scope.locals);
   }
@@ -318,7 +277,7 @@ export class ExecutionRun {
     throw this.controller.signal.reason;
   }
 
-  private render(value: unknown, scope: Scope, taskDeadline: number | null = null, onSecretUsed?: () => void): unknown {
+  render(value: unknown, scope: RenderScope, taskDeadline: number | null = null, onSecretUsed?: () => void): unknown {
     return renderValue(
       value,
       { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext },
@@ -326,26 +285,29 @@ export class ExecutionRun {
     );
   }
 
-  private setOutput(taskId: string, value: unknown, scope: Scope): void {
+  evaluateCondition(condition: string, scope: RenderScope): boolean {
+    return evaluateCondition(condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, this.renderOptions(null));
+  }
+
+  setOutput(taskId: string, value: unknown, scope: RenderScope): void {
     if (scope.locals.length) scope.locals[scope.locals.length - 1][taskId] = value;
     else this.outputs[taskId] = value;
   }
 
-  private async runSequence(tasks: readonly TaskDefinition[], scope: Scope): Promise<void> {
+  async runSequence(tasks: readonly TaskDefinition[], scope: RenderScope): Promise<void> {
     for (const task of tasks) {
       this.throwIfStopped(scope);
       await this.runTask(task, scope);
     }
   }
 
-  private runTask(task: TaskDefinition, scope: Scope): Promise<void> {
-    if (CONTAINER_TYPES.has(task.type)) return this.runContainer(task as ParallelTask | IfTask | ForeachTask, scope);
+  runTask(task: TaskDefinition, scope: RenderScope): Promise<void> {
+    const container = containerFor(task);
+    if (container) return this.runContainer(container, task, scope);
     return this.runLeaf(task, scope);
   }
 
-  // ---- containers -------------------------------------------------------------------------------
-
-  private newTaskRun(task: TaskDefinition, key: string, scope: Scope, attempt: number): TaskRunRecord {
+  private newTaskRun(task: TaskDefinition, key: string, scope: RenderScope, attempt: number): TaskRunRecord {
     return {
       id: newId(),
       executionId: this.execution.id,
@@ -362,8 +324,14 @@ export class ExecutionRun {
     };
   }
 
+  // ---- containers (their own logic: runtime/containers/*) -----------------------------------------
+
+  storedOutputs(task: TaskDefinition, scope: RenderScope): unknown {
+    return this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs;
+  }
+
   /** Containers keep one task run across resumes; their decisions (branch, items) are stored on it. */
-  private async containerRun(task: TaskDefinition, scope: Scope, outputs: unknown): Promise<TaskRunRecord> {
+  async openRun(task: TaskDefinition, scope: RenderScope, outputs: unknown): Promise<TaskRunRecord> {
     const key = task.id + scope.keySuffix;
     const existing = this.runsByKey.get(key)?.at(-1);
     if (existing) return existing;
@@ -373,7 +341,7 @@ export class ExecutionRun {
     return run;
   }
 
-  private async closeContainer(run: TaskRunRecord, state: 'SUCCESS' | 'FAILED' | 'CANCELLED', outputs: unknown, error: ExecutionError | null) {
+  async closeRun(run: TaskRunRecord, state: TerminalState, outputs: unknown, error: ExecutionError | null): Promise<void> {
     if (run.state === state) return;
     run.state = state;
     const options = state === 'SUCCESS' ? this.progress() : {};
@@ -381,83 +349,31 @@ export class ExecutionRun {
   }
 
   /** A container's `timeout` bounds everything inside it; it fails the execution like any timeout. */
-  private async runContainer(task: ParallelTask | IfTask | ForeachTask, outer: Scope): Promise<void> {
-    if (task.timeoutMs === null) return this.runContainerBody(task, outer);
-    const { controller, dispose } = linkedController(outer.signal);
-    const timer = setTimeout(() => controller.abort(new StopReason('TIMEOUT', `task '${task.id}' timed out after ${formatDuration(task.timeoutMs!)}`)), task.timeoutMs);
+  private async runContainer(container: Container, task: TaskDefinition, outer: RenderScope): Promise<void> {
+    if (task.timeoutMs === null) return this.runContainerBody(container, task, outer);
+    const timeout = taskTimeout(task, outer.signal, this.deps.now);
     try {
-      await this.runContainerBody(task, { ...outer, signal: controller.signal });
+      await this.runContainerBody(container, task, { ...outer, signal: timeout.controller.signal });
     } catch (error) {
-      if (stopReasonOf(controller.signal)?.kind === 'TIMEOUT') this.lastFailedTaskId ??= task.id;
+      if (stopReasonOf(timeout.controller.signal)?.kind === 'TIMEOUT') this.lastFailedTaskId ??= task.id;
       throw error;
     } finally {
-      clearTimeout(timer);
-      dispose();
+      timeout.dispose();
     }
   }
 
-  private async runContainerBody(task: ParallelTask | IfTask | ForeachTask, scope: Scope): Promise<void> {
-    let run: TaskRunRecord | null = null;
+  private async runContainerBody(container: Container, task: TaskDefinition, scope: RenderScope): Promise<void> {
+    const opened: OpenedRun = { run: null };
     try {
       // Only a decision still to be evaluated runs code of the container itself; a crash in a
       // child is attributed to the child, which records itself.
-      if (task.type !== 'parallel' && this.runsByKey.get(task.id + scope.keySuffix) === undefined) {
+      if (container.decides && this.runsByKey.get(task.id + scope.keySuffix) === undefined) {
         await this.markCrashSite({ taskId: task.id, attempt: null });
       }
       this.deps.crashHook?.(task.id);
-      if (task.type === 'if') {
-        const stored = this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs as { branch?: string } | undefined;
-        let branch = stored?.branch;
-        if (branch === undefined) {
-          branch = this.evaluate(task, scope, () =>
-            evaluateCondition(task.condition, { ...this.base, outputs: this.outputsView(scope), item: scope.item, index: scope.index, error: this.errorContext }, this.renderOptions(null))
-              ? 'then'
-              : 'else',
-          );
-        }
-        run = await this.containerRun(task, scope, { branch });
-        await this.runSequence(branch === 'then' ? task.then : task.else, { ...scope, parentTaskRunId: run.id });
-        this.setOutput(task.id, { branch }, scope);
-        await this.closeContainer(run, 'SUCCESS', { branch }, null);
-      } else if (task.type === 'parallel') {
-        run = await this.containerRun(task, scope, null);
-        const parent = run;
-        await this.runConcurrently(task.tasks.length, task.concurrency ?? task.tasks.length, scope, (i, child) =>
-          this.runTask(task.tasks[i], { ...child, parentTaskRunId: parent.id }),
-        );
-        await this.closeContainer(run, 'SUCCESS', null, null);
-      } else {
-        const stored = this.runsByKey.get(task.id + scope.keySuffix)?.at(-1)?.outputs as { items?: unknown[] } | undefined;
-        let items = stored?.items;
-        if (items === undefined) {
-          items = this.evaluate(task, scope, () => {
-            const value = typeof task.items === 'string' ? this.render(task.items, scope) : this.render(task.items, scope);
-            if (!Array.isArray(value)) throw new TaskFailure(`foreach items must be a list, got ${value === null ? 'null' : typeof value}`, 'INVALID_ITEMS');
-            if (value.length > 10_000) throw new TaskFailure(`foreach items has ${value.length} entries; the limit is 10000`, 'INVALID_ITEMS');
-            return value;
-          });
-        }
-        const list = items;
-        run = await this.containerRun(task, scope, { items: list });
-        const parent = run;
-        const iterationLocals: Record<string, unknown>[] = list.map(() => ({}));
-        await this.runConcurrently(list.length, task.concurrency, scope, (i, child) =>
-          this.runSequence(task.tasks, {
-            ...child,
-            keySuffix: `${scope.keySuffix ? `${scope.keySuffix}.` : '@'}${i}`,
-            parentTaskRunId: parent.id,
-            iteration: i,
-            item: list[i],
-            index: i,
-            locals: [...scope.locals, iterationLocals[i]],
-          }),
-        );
-        // After the loop, `outputs.<child>` is the list of that child's per-iteration outputs.
-        for (const child of task.tasks) this.setOutput(child.id, iterationLocals.map((l) => l[child.id] ?? null), scope);
-        this.setOutput(task.id, { iterations: list.length }, scope);
-        await this.closeContainer(run, 'SUCCESS', { items: list, iterations: list.length }, null);
-      }
+      await container.run(this, task, scope, opened);
     } catch (error) {
+      const { run } = opened;
       const stop = error instanceof StopReason ? error : null;
       if (!run && error instanceof TaskFailedError && error.error.taskId === task.id) {
         // Its condition or items failed to evaluate: record the container as a FAILED run, so
@@ -468,7 +384,7 @@ export class ExecutionRun {
       // On shutdown the container stays RUNNING: the next owner continues inside it.
       if (run && stop?.kind !== 'SHUTDOWN' && stop?.kind !== 'LEASE_LOST') {
         const failure = error instanceof TaskFailedError ? error.error : null;
-        await this.closeContainer(
+        await this.closeRun(
           run,
           stop && stop.kind !== 'TIMEOUT' ? 'CANCELLED' : 'FAILED',
           run.outputs,
@@ -480,7 +396,7 @@ export class ExecutionRun {
   }
 
   /** Evaluates a container's expression; an expression error fails the task like any other. */
-  private evaluate<T>(task: TaskDefinition, _scope: Scope, fn: () => T): T {
+  evaluate<T>(task: TaskDefinition, fn: () => T): T {
     try {
       return fn();
     } catch (error) {
@@ -490,43 +406,9 @@ export class ExecutionRun {
     }
   }
 
-  /**
-   * Runs `count` branches with at most `limit` at once. The first failure stops the others
-   * (their running tasks end CANCELLED) and is rethrown once every branch has settled.
-   */
-  private async runConcurrently(count: number, limit: number, scope: Scope, runBranch: (i: number, scope: Scope) => Promise<void>): Promise<void> {
-    const { controller, dispose } = linkedController(scope.signal);
-    const child: Scope = { ...scope, signal: controller.signal };
-    let next = 0;
-    let firstError: unknown = null;
-    const worker = async () => {
-      while (next < count && !controller.signal.aborted) {
-        const i = next++;
-        try {
-          await runBranch(i, child);
-        } catch (error) {
-          if (firstError === null) {
-            firstError = error;
-            if (!controller.signal.aborted) controller.abort(new StopReason('SIBLING_FAILED', 'stopped because a sibling task failed'));
-          }
-        }
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
-    } finally {
-      dispose();
-    }
-    if (firstError !== null) {
-      // A sibling's own stop is a consequence; report the original cause.
-      throw firstError instanceof StopReason && firstError.kind === 'SIBLING_FAILED' && scope.signal.aborted ? scope.signal.reason : firstError;
-    }
-    this.throwIfStopped(scope);
-  }
-
   // ---- leaf tasks -------------------------------------------------------------------------------
 
-  private async runLeaf(task: TaskDefinition, scope: Scope): Promise<void> {
+  private async runLeaf(task: TaskDefinition, scope: RenderScope): Promise<void> {
     const { deps } = this;
     const key = task.id + scope.keySuffix;
     const previous = this.runsByKey.get(key) ?? [];
@@ -544,28 +426,30 @@ export class ExecutionRun {
       }
     }
     const maxAttempts = task.retry?.maxAttempts ?? 1;
-    let failures = previous.filter((r) => r.state === 'FAILED' && r.error?.kind !== 'INTERRUPTED').length;
-    let attempt = last?.attempt ?? 0;
+    let failures = countedFailures(previous);
+    // the retry number of the task run (1, 2, ...), not the claim's attempt (this.fence)
+    let retryAttempt = last?.attempt ?? 0;
     if (failures >= maxAttempts && last?.error) {
       this.lastFailedTaskId = task.id;
       throw new TaskFailedError(last.error);
     }
-    const type = task.type === 'subflow' ? this.subflowType(key, failures) : deps.tasks.get(task.type);
+    const type = task.type === 'subflow' ? subflowTaskType(deps.subflows, this.execution, key, failures) : deps.tasks.leaf(task.type);
     if (!type) throw new TaskFailedError({ message: `task type '${task.type}' is not available`, taskId: task.id, kind: 'UNKNOWN_TASK_TYPE' });
 
     for (;;) {
       this.throwIfStopped(scope);
       await this.markCrashSite({ taskId: task.id, attempt: failures + 1 });
       this.deps.crashHook?.(task.id);
-      attempt += 1;
-      const run = this.newTaskRun(task, key, scope, attempt);
-      const instant = INSTANT_TYPES.has(task.type) && task.timeoutMs === null;
+      retryAttempt += 1;
+      const run = this.newTaskRun(task, key, scope, retryAttempt);
+      // Instant types (TaskType.instant) have no side effect and do not wait: written once, at the end.
+      const instant = type.instant === true && task.timeoutMs === null;
       if (!instant && !(await deps.store.executions.insertTaskRun(this.fence, run))) throw new LeaseLostError();
       previous.push(run);
       this.runsByKey.set(key, previous);
       // instant runs are written once, in their final state
       // `progress`: the attempt finished (SUCCESS or FAILED on its own), not stopped from above
-      const record = (patch: { state: 'SUCCESS' | 'FAILED' | 'CANCELLED'; outputs?: unknown; error?: ExecutionError | null }, progress = false) => {
+      const record = (patch: { state: TerminalState; outputs?: unknown; error?: ExecutionError | null }, progress = false) => {
         const endedAt = deps.now();
         const options = progress ? this.progress() : {};
         if (instant) {
@@ -579,10 +463,10 @@ export class ExecutionRun {
         return deps.store.executions.updateTaskRun(this.fence, run.id, { ...patch, endedAt }, deps.logs.drain(), options);
       };
 
-      const { controller, dispose } = linkedController(scope.signal);
-      const timeOut = () => controller.abort(new StopReason('TIMEOUT', `task '${task.id}' timed out after ${formatDuration(task.timeoutMs!)}`));
-      const timer = task.timeoutMs !== null ? setTimeout(timeOut, task.timeoutMs) : null;
-      const taskDeadline = task.timeoutMs !== null ? deps.now() + task.timeoutMs : null;
+      const timeout = taskTimeout(task, scope.signal, deps.now);
+      const { controller } = timeout;
+      const taskDeadline = timeout.deadline;
+      const attempt = retryAttempt;
       const ctx: TaskContext = {
         executionId: this.execution.id,
         taskRunId: run.id,
@@ -590,13 +474,14 @@ export class ExecutionRun {
         attempt,
         signal: controller.signal,
         config: deps.taskConfig,
+        maxOutputBytes: deps.maxOutputBytes,
         render: (value, onSecretUsed) => {
           try {
             return this.render(value, scope, taskDeadline, onSecretUsed);
           } catch (error) {
             this.rethrowIfWorkflowTimedOut(error);
             if (error instanceof ExpressionTimeoutError && taskDeadline !== null) {
-              timeOut();
+              timeout.timeOut();
               throw controller.signal.reason;
             }
             throw error;
@@ -638,11 +523,11 @@ export class ExecutionRun {
         run.state = 'FAILED';
         run.error = { message, taskId: task.id, kind };
         failures += 1;
-        const willRetry = failures < maxAttempts && task.retry !== null;
+        const retrying = willRetry(task.retry, failures);
         deps.logs.write(this.line(task.id, run.id, attempt, 'ERROR', `attempt ${attempt} failed: ${message}`));
         if (!(await record({ state: 'FAILED', error: run.error }, true))) throw new LeaseLostError();
         deps.events?.taskFinished(this.execution.workflowId, task.type, 'FAILED', deps.now() - run.startedAt);
-        if (!willRetry) {
+        if (!retrying) {
           this.lastFailedTaskId = task.id;
           throw new TaskFailedError(run.error);
         }
@@ -651,35 +536,8 @@ export class ExecutionRun {
         deps.logs.write(this.line(task.id, run.id, attempt, 'INFO', `retrying in ${formatDuration(delay)} (attempt ${attempt + 1} of ${maxAttempts})`));
         await abortableDelay(delay, scope.signal);
       } finally {
-        if (timer) clearTimeout(timer);
-        dispose();
+        timeout.dispose();
       }
     }
-  }
-
-  /**
-   * The subflow task needs the engine (to start and await another execution), so it is built
-   * here. The child is keyed by the parent task position and retry number: a resumed parent
-   * finds the child it started; a retry after a failure starts a fresh one.
-   */
-  private subflowType(taskKey: string, failures: number): TaskType {
-    const { deps, execution } = this;
-    return {
-      type: 'subflow',
-      run: async (task, ctx) => {
-        const subflow = task as SubflowTask;
-        if (execution.depth + 1 > MAX_SUBFLOW_DEPTH) {
-          throw new TaskFailure(`subflow nesting deeper than ${MAX_SUBFLOW_DEPTH} levels (a workflow calling itself?)`, 'SUBFLOW_DEPTH');
-        }
-        const inputs = ctx.render(subflow.inputs) as Record<string, unknown>;
-        const childId = await deps.subflows.start(execution, subflow, inputs, `subflow:${execution.id}:${taskKey}:${failures}`);
-        ctx.log('info', `subflow ${subflow.workflowId}: execution ${childId}`);
-        const child = await deps.subflows.waitForEnd(childId, ctx.signal);
-        if (child.state !== 'SUCCESS') {
-          throw new TaskFailure(`subflow ${subflow.workflowId} execution ${childId} ended ${child.state}${child.error ? `: ${child.error.message}` : ''}`, 'SUBFLOW_FAILED');
-        }
-        return { executionId: childId, state: child.state, outputs: child.outputs ?? {} };
-      },
-    };
   }
 }

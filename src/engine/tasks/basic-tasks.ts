@@ -1,4 +1,4 @@
-import type { FailTask, LogTask, OutputTask, SleepTask } from '../dsl/types';
+import { LOG_LEVELS, type FailTask, type LogTask, type OutputTask, type SleepTask } from '../dsl/types';
 import { abortableDelay, TaskFailure, type TaskContext, type TaskType } from './task-type';
 
 function text(value: unknown): string {
@@ -6,7 +6,12 @@ function text(value: unknown): string {
 }
 
 export const logTaskType: TaskType<LogTask> = {
-  type: 'log',
+  name: 'log',
+  properties: {
+    message: { type: 'template', required: true },
+    level: { type: 'enum', values: LOG_LEVELS, default: 'info' },
+  },
+  instant: true,
   async run(task, ctx) {
     ctx.log(task.level, text(ctx.render(task.message)));
     return null;
@@ -14,7 +19,8 @@ export const logTaskType: TaskType<LogTask> = {
 };
 
 export const sleepTaskType: TaskType<SleepTask> = {
-  type: 'sleep',
+  name: 'sleep',
+  properties: { duration: { type: 'duration', required: true, as: 'durationMs' } },
   async run(task, ctx: TaskContext) {
     await abortableDelay(task.durationMs, ctx.signal);
     return null;
@@ -22,14 +28,18 @@ export const sleepTaskType: TaskType<SleepTask> = {
 };
 
 export const outputTaskType: TaskType<OutputTask> = {
-  type: 'output',
+  name: 'output',
+  properties: { values: { type: 'object', required: true } },
+  instant: true,
   async run(task, ctx) {
     return ctx.render(task.values);
   },
 };
 
 export const failTaskType: TaskType<FailTask> = {
-  type: 'fail',
+  name: 'fail',
+  properties: { message: { type: 'template', default: 'failed by fail task' } },
+  instant: true,
   async run(task, ctx) {
     throw new TaskFailure(text(ctx.render(task.message)), 'FAIL_TASK');
   },

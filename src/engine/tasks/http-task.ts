@@ -13,7 +13,7 @@ import * as https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { HttpTask } from '../dsl/types';
 import { AddressPolicy, checkLiteralHost, createGuardedLookup } from './ssrf';
-import { TaskFailure, type TaskContext, type TaskRuntimeConfig, type TaskType } from './task-type';
+import { TaskFailure, type PropertySchema, type TaskContext, type TaskRuntimeConfig, type TaskType } from './task-type';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -155,8 +155,16 @@ function decodeBody(body: Buffer, contentType: string | undefined): unknown {
   return text;
 }
 
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+
 export class HttpTaskType implements TaskType<HttpTask> {
-  readonly type = 'http' as const;
+  readonly name = 'http' as const;
+  readonly properties: PropertySchema = {
+    url: { type: 'url', required: true },
+    method: { type: 'enum', values: HTTP_METHODS, ignoreCase: true, default: 'GET' },
+    headers: { type: 'stringMap', default: {} },
+    body: { type: 'any', default: null },
+  };
   private readonly guards = new WeakMap<TaskRuntimeConfig['http'], Guard>();
 
   async run(task: HttpTask, ctx: TaskContext): Promise<HttpTaskOutputs> {

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { ShellTask } from '../dsl/types';
-import { TaskFailure, type TaskContext, type TaskType } from './task-type';
+import { TaskFailure, type PropertySchema, type TaskContext, type TaskRuntimeConfig, type TaskType } from './task-type';
 
 export const STDOUT_OUTPUT_BYTES = 64 * 1024;
 export const KILL_GRACE_MS = 2_000;
@@ -156,8 +156,18 @@ class OutputBudget {
   }
 }
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 export class ShellTaskType implements TaskType<ShellTask> {
-  readonly type = 'shell' as const;
+  readonly name = 'shell' as const;
+  readonly properties: PropertySchema = {
+    commands: { type: 'commands', required: true },
+    env: { type: 'stringMap', keyPattern: ENV_NAME, keyHint: 'environment variable names are letters, digits and _, not starting with a digit', default: {} },
+  };
+
+  disabledBy(config: TaskRuntimeConfig): string | null {
+    return config.shell.enabled ? null : 'engine.tasks.shell.enabled';
+  }
 
   async run(task: ShellTask, ctx: TaskContext): Promise<ShellTaskOutputs> {
     if (!ctx.config.shell.enabled) {

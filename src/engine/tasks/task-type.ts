@@ -1,4 +1,7 @@
+import type { PropertySchema } from '../dsl/property-schema';
 import type { TaskDefinition, TaskLogLevel } from '../dsl/types';
+
+export type { PropertySchema, PropertySpec, PropertyKind, TaskTypeSchema } from '../dsl/property-schema';
 
 /** Limits and switches from configuration that leaf tasks need. */
 export interface TaskRuntimeConfig {
@@ -20,26 +23,59 @@ export interface TaskContext {
   executionId: string;
   taskRunId: string;
   taskId: string;
+  /** the retry number of this attempt: 1 for the first run, 2 for the first retry... */
   attempt: number;
   /** aborted on cancel, on task/workflow timeout and on shutdown; `signal.reason` says which */
   signal: AbortSignal;
   /**
    * Renders `{{ }}` templates (deeply) against the execution's current context. `onSecretUsed`
    * is called when the rendering read a secret (so a task can keep that value out of messages).
+   * Tasks render their properties themselves, when they need them: the http task, for one,
+   * must know whether its URL read a secret.
    */
   render(value: unknown, onSecretUsed?: () => void): unknown;
-  /** writes a log line for this task attempt (masked and batched by the engine) */
+  /** writes a log line for this task attempt (secret values masked, batched by the engine) */
   log(level: TaskLogLevel, message: string): void;
   config: TaskRuntimeConfig;
+  /**
+   * The cap on the JSON size of what `run` returns (engine.maxOutputBytes): larger outputs fail
+   * the attempt with kind OUTPUTS_TOO_LARGE. Secret values in outputs are masked by the engine.
+   */
+  maxOutputBytes: number;
 }
 
 /**
- * A leaf task type. `run` returns the task's outputs (a JSON-compatible value, or null) or
+ * A task type: what the DSL accepts for it (`properties`, checked at apply with line-numbered
+ * diagnostics like every built-in type) and what runs it. The built-in leaf types (log, sleep,
+ * http, output, fail, shell) are TaskTypes; a platform team adds its own through the engine
+ * options (`taskTypes`). Names are unique: a duplicate is refused when the engine starts.
+ *
+ * `run` gets the task as the schema normalized it (templates not yet rendered: see
+ * TaskContext.render) and returns the task's outputs (a JSON-compatible value, or null), or
  * throws a TaskFailure (or any Error) to fail the attempt. It must stop promptly when
  * `ctx.signal` aborts, leaving nothing running behind (sockets closed, processes killed).
  */
 export interface TaskType<T extends TaskDefinition = TaskDefinition> {
-  readonly type: T['type'];
+  readonly name: T['type'];
+  /** the type's own properties (id, type, description, timeout and retry are common to all) */
+  readonly properties: PropertySchema;
+  /**
+   * A JSON Schema (2020-12) for this type's configuration section, if it has one. Reserved for
+   * the configuration issue (§3 of issue 10): declared here so a type can carry it; not read yet.
+   */
+  readonly configSchema?: Record<string, unknown>;
+  /**
+   * No side effect outside the engine and no waiting (log, output, fail): its run is written
+   * once, in its final state, saving two commits per task. Re-running it after a crash must be
+   * indistinguishable from the first run.
+   */
+  readonly instant?: boolean;
+  /**
+   * The setting that switches this type off on this server, when it is off (e.g.
+   * 'engine.tasks.shell.enabled'); null or absent: enabled. Using a disabled type is an
+   * apply-time diagnostic.
+   */
+  disabledBy?(config: TaskRuntimeConfig): string | null;
   run(task: T, ctx: TaskContext): Promise<unknown>;
 }
 

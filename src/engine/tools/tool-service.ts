@@ -1,3 +1,5 @@
+import { CONSTRUCT_SCHEMAS } from '../dsl/constructs';
+import { childLists, type TaskTypeSchema } from '../dsl/property-schema';
 import { LRUCache } from 'lru-cache';
 import type { AuditLog } from '../access/audit';
 import { hasScopes, type Principal, type Scope } from '../access/scopes';
@@ -74,11 +76,12 @@ export function presentError(error: ExecutionError | null): { message: string; t
 function countTasks(tasks: readonly TaskDefinition[]): number | undefined {
   let count = 0;
   for (const task of tasks) {
+    const container = Object.hasOwn(CONSTRUCT_SCHEMAS, task.type) ? (CONSTRUCT_SCHEMAS as Record<string, TaskTypeSchema>)[task.type] : undefined;
     // A foreach runs its children once per item: the total is not known before it runs.
-    if (task.type === 'foreach') return undefined;
+    if (container?.loopBody) return undefined;
     count += 1;
-    for (const children of task.type === 'parallel' ? [task.tasks] : task.type === 'if' ? [task.then, task.else] : []) {
-      const inner = countTasks(children);
+    for (const [name] of container ? childLists(container) : []) {
+      const inner = countTasks((task[name] ?? []) as TaskDefinition[]);
       if (inner === undefined) return undefined;
       count += inner;
     }
