@@ -17,6 +17,7 @@ const PG_LEG_FILES = [
   'test/e2e/api-keys.e2e.spec.ts',
   'test/e2e/api-keys-cli.e2e.spec.ts',
   'test/e2e/audit.e2e.spec.ts',
+  'test/e2e/task-type-plugins.e2e.spec.ts',
 ];
 const PG_ONLY_FILES = ['test/e2e/pg-*.e2e.spec.ts'];
 
