@@ -10,8 +10,9 @@ import { dirname, join } from 'node:path';
  * the destructor with `RemoveEnvironmentCleanupHook(Isolate::GetCurrent(), ...)`, which CHECKs
  * that a Node context is entered. A major GC that V8 runs from a platform task (incremental
  * marking, the memory reducer: an idle server, a test worker between files) has no context
- * entered: the first dead Statement it finalizes aborts the process with
- * `Assertion failed: (env) != nullptr` in `Statement::~Statement`. Closing the database does not
+ * entered: on the Node 24.19 to 24.21 runtimes the first dead Statement it finalizes aborts the
+ * process with `Assertion failed: (env) != nullptr` in `Statement::~Statement` (24.22 no longer
+ * checks; nothing here may depend on which 24.x a user runs). Closing the database does not
  * help: a closed database's statements are still ObjectWraps. (better-sqlite3 13 moved to
  * Node-API and is immune, but needs Node 22 and crashes on Node 20.)
  *
