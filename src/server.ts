@@ -168,7 +168,7 @@ function armShutdownDeadline(config: AppConfig, logger: PinoLogger): void {
 export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   assertStaticKeysValid(config);
   assertAuthPossible(config);
-  const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys });
+  const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys, format: config.logging.format });
   // The metrics port is taken first: a port in use stops the start before anything is migrated.
   let metrics: Metrics | null = null;
   let metricsListener: MetricsListener | null = null;
