@@ -120,10 +120,13 @@ function isRegularFile(fd: number): boolean {
  * blocks forever and the process never exits, so SonicBoom is built here directly.)
  */
 export function createRootLogger(level: string, destination: number | string = 1, options: RootLoggerOptions = {}): RootLogger {
+  // A person at a terminal reads lines as they happen: no batching there (throughput matters
+  // for pipes and files, where lines are written in batches of at least 4 KiB).
+  const terminal = typeof destination === 'number' && isatty(destination);
   const stream = new SonicBoom({
     ...(typeof destination === 'number' ? { fd: destination } : { dest: destination }),
     sync: false,
-    minLength: 4096,
+    minLength: terminal ? 0 : 4096,
     maxLength: options.maxBufferBytes ?? 16 * 1024 * 1024,
   });
   let broken = false;
@@ -146,7 +149,7 @@ export function createRootLogger(level: string, destination: number | string = 1
   const format = resolveLogFormat(options.format ?? 'json', destination);
   if (format === 'pretty') {
     const prettify = prettyFactory({
-      colorize: typeof destination === 'number' && isatty(destination),
+      colorize: terminal,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname,service',
     });
