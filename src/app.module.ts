@@ -1,6 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { ApiKeyGuard, FAILED_AUTH_LIMITER } from './common/auth/api-key.guard';
 import { FailedAuthLimiter } from './common/auth/failed-auth-limiter';
@@ -33,9 +32,6 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        // nestjs-pino is Nest's logger (JSON, same root logger). Access lines come from a Fastify
-        // onResponse hook (server.ts): the per-request middleware cost ~45 % of throughput.
-        LoggerModule.forRoot({ pinoHttp: { logger, autoLogging: false }, forRoutes: [] }),
         EngineModule.forEngine(engine),
         HealthModule,
         WorkflowsModule,

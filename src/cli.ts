@@ -16,6 +16,8 @@ import { SecretsConfigError } from './engine/runtime/secrets';
 import { migrateDatabase, redactDatabaseSecrets } from './engine/store/open-store';
 import { VERSION } from './version';
 import { createRootLogger } from './common/logging';
+import { startupBanner } from './banner';
+import type { StartedServer } from './server';
 
 /** Errors a user can fix are printed as one clear message; exit code 2 for configuration. */
 function fail(error: unknown): never {
@@ -76,11 +78,13 @@ function parseExpiresIn(value: string): number {
  */
 async function quickstart(command: Command): Promise<void> {
   const config = configFrom(command);
+  let minted = false;
   await withEngine(command, async (engine) => {
     if (engine.apiKeys.hasStaticKeys || (await engine.apiKeys.hasActiveManagedKey())) {
       process.stdout.write('An API key already exists for this database; no new key was minted (create more with `autokestra api-keys create`).\n');
       return;
     }
+    minted = true;
     const { plaintext } = await engine.apiKeys.create(CLI_PRINCIPAL, { label: QUICKSTART_LABEL, scopes: ['admin'], idempotent: true });
     process.stdout.write(
       [
@@ -99,6 +103,22 @@ async function quickstart(command: Command): Promise<void> {
   const { bootstrap } = require('./main') as typeof import('./main.js');
   const server = await bootstrap(config);
   process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${redactDatabaseSecrets(config.database.url, config.database.url)})\n`);
+  printBanner(config, server, minted);
+}
+
+/** The short what-next banner, for a person at a terminal only (see banner.ts). */
+function printBanner(config: AppConfig, server: StartedServer, minted: boolean): void {
+  if (!process.stdout.isTTY) return;
+  process.stdout.write(
+    startupBanner({
+      version: VERSION,
+      url: server.url,
+      metricsUrl: server.metricsUrl,
+      database: redactDatabaseSecrets(config.database.url, config.database.url),
+      keys: minted ? 'minted' : server.engine.apiKeys.hasStaticKeys ? 'static' : 'managed',
+      logFormat: server.logger.format ?? 'json',
+    }),
+  );
 }
 
 function printKey(key: ApiKeyRecord, plaintext?: string | null): void {
@@ -129,7 +149,7 @@ async function mcpStdio(command: Command): Promise<void> {
   if (!presented) {
     throw new ConfigError(['autokestra mcp needs an API key holding tools:invoke in AUTOKESTRA_API_KEY (mint one with `autokestra api-keys create --scopes tools:invoke,executions:read`)']);
   }
-  const logger = createRootLogger(config.logging.level, 2, { credentials: config.server.apiKeys });
+  const logger = createRootLogger(config.logging.level, 2, { credentials: config.server.apiKeys, format: config.logging.format });
   const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: process.env });
   logger.maskSecretsWith?.(engine.secrets.masker);
   const stop = async (code: number) => {
@@ -175,8 +195,10 @@ export function buildCli(): Command {
       // the Nest stack is loaded only to serve: other commands start in a fraction of the time
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
       const { bootstrap } = require('./main') as typeof import('./main.js');
-      const server = await bootstrap(configFrom(command));
+      const config = configFrom(command);
+      const server = await bootstrap(config);
       process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url}${server.metricsUrl ? ` (metrics: ${server.metricsUrl}/metrics)` : ''}\n`);
+      printBanner(config, server, false);
     });
 
   program

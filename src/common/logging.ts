@@ -1,5 +1,7 @@
 import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
 import SonicBoom from 'sonic-boom';
 
 const SENSITIVE_QUERY = /(key|token|secret|password|auth)/i;
@@ -62,7 +64,18 @@ export function credentialPattern(staticKeys: readonly string[]): RegExp {
   return new RegExp(alternatives.join('|'), 'g');
 }
 
+/** `logging.format`: `auto` is pretty on a terminal, JSON everywhere else (containers, CI, files, pipes). */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/** The format lines are written in, for a destination (an fd is a terminal or not; a file never is). */
+export function resolveLogFormat(format: LogFormat, destination: number | string, isTerminal: (fd: number) => boolean = isatty): 'json' | 'pretty' {
+  if (format !== 'auto') return format;
+  return typeof destination === 'number' && isTerminal(destination) ? 'pretty' : 'json';
+}
+
 export interface RootLoggerOptions {
+  /** `json` (the default), `pretty`, or `auto` (pretty when the destination is a terminal) */
+  format?: LogFormat;
   /** plaintext static keys (and any other credential) to remove from every line */
   credentials?: readonly string[];
   /** longest the buffered, unwritten log may grow (a stalled reader); past it, lines are dropped */
@@ -73,6 +86,8 @@ export interface RootLoggerOptions {
 const PERMANENT = new Set(['EPIPE', 'EBADF', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'EINVAL']);
 
 export type RootLogger = Logger & {
+  /** the format lines are written in (`auto` resolved for this destination) */
+  format?: 'json' | 'pretty';
   /** writes out what is buffered; synchronous, so only where it cannot block (see below) */
   flush?: () => void;
   /** writes out what is buffered, waiting at most `timeoutMs` for the destination */
@@ -105,10 +120,13 @@ function isRegularFile(fd: number): boolean {
  * blocks forever and the process never exits, so SonicBoom is built here directly.)
  */
 export function createRootLogger(level: string, destination: number | string = 1, options: RootLoggerOptions = {}): RootLogger {
+  // A person at a terminal reads lines as they happen: no batching there (throughput matters
+  // for pipes and files, where lines are written in batches of at least 4 KiB).
+  const terminal = typeof destination === 'number' && isatty(destination);
   const stream = new SonicBoom({
     ...(typeof destination === 'number' ? { fd: destination } : { dest: destination }),
     sync: false,
-    minLength: 4096,
+    minLength: terminal ? 0 : 4096,
     maxLength: options.maxBufferBytes ?? 16 * 1024 * 1024,
   });
   let broken = false;
@@ -126,6 +144,18 @@ export function createRootLogger(level: string, destination: number | string = 1
       }
     },
   };
+  // Human-readable lines for a person at a terminal. They are rendered from the JSON line after
+  // the streamWrite hook below has scrubbed it, so the redaction applies to both formats alike.
+  const format = resolveLogFormat(options.format ?? 'json', destination);
+  if (format === 'pretty') {
+    const prettify = prettyFactory({
+      colorize: terminal,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,service',
+    });
+    const jsonSink = sink.write;
+    sink.write = (line: string) => jsonSink(prettify(line));
+  }
   const credentials = credentialPattern(options.credentials ?? []);
   // Workflow secrets are known only once the engine has read them (after the logger exists).
   let secrets: { readonly size: number; mask(text: string): string } | null = null;
@@ -144,6 +174,7 @@ export function createRootLogger(level: string, destination: number | string = 1
     },
     sink,
   );
+  logger.format = format;
   logger.maskSecretsWith = (masker) => {
     secrets = masker;
   };

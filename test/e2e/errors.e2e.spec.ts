@@ -211,8 +211,6 @@ describe('error shape for routing, parsing and content-type failures', () => {
   });
 
   // Must stay the LAST test of this block: it breaks the store of the shared server on purpose.
-  // It lives on the first server of the file because nestjs-pino keeps one request logger per
-  // process (the first app's), so only this server's log file receives request log lines.
   it('answers 500 INTERNAL_ERROR with the request id and no stack when the store fails underneath, and logs it', async () => {
     const id = uniqueId('broken');
     await put(server, id, workflowYaml(id));

@@ -2,10 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomKey, sleep, startTestServer, type TestServer } from '../support/server';
 import { expectError, parseLogLines, put, uniqueId, waitForLogs, workflowYaml } from './helpers';
 
-/**
- * nestjs-pino keeps one request logger per process (the first app's), so the log assertions
- * live on the first server this file starts.
- */
 describe('health probes and request logs', () => {
   let server: TestServer;
 

@@ -51,6 +51,8 @@ export class DatabaseConfig {
 
 export class LoggingConfig {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) level: string;
+  /** auto: human-readable on a terminal, JSON lines otherwise (containers, CI, files, pipes) */
+  @IsIn(['auto', 'json', 'pretty']) format: 'auto' | 'json' | 'pretty';
 }
 
 export class ShellTaskConfig {

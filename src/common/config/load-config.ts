@@ -153,7 +153,10 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
     if (value !== undefined) database.statementTimeoutMs = value;
   }
   if (Object.keys(database).length > 0) overrides.database = database;
-  if (env.AUTOKESTRA_LOG_LEVEL) overrides.logging = { level: env.AUTOKESTRA_LOG_LEVEL };
+  const logging: Record<string, unknown> = {};
+  if (env.AUTOKESTRA_LOG_LEVEL) logging.level = env.AUTOKESTRA_LOG_LEVEL;
+  if (env.AUTOKESTRA_LOG_FORMAT) logging.format = env.AUTOKESTRA_LOG_FORMAT;
+  if (Object.keys(logging).length > 0) overrides.logging = logging;
   const metrics = metricsFromEnv(env, problems);
   if (metrics) overrides.metrics = metrics;
   const mcp = mcpFromEnv(env);

@@ -5,6 +5,11 @@ import type { AbstractSqlDriver, Knex } from '@mikro-orm/knex';
 import { PgSqlClient, SqliteSqlClient, type PgConnectionPool, type Sqlite3Database, type SqlClient, type SqlDialect } from './sql-client';
 import { migrationsList } from './migrations';
 import { SqlStateStore } from './sql-state-store';
+import { pinSqliteNativeObjects } from './sqlite-native-guard';
+
+// Before any connection exists, also for other code in this process that opens the SQLite file
+// (see sqlite-native-guard.ts: on Node 24 a collected better-sqlite3 statement aborts the process).
+pinSqliteNativeObjects();
 
 export interface OpenStoreOptions {
   /** a SQLite file path, `:memory:`, or a `postgresql://` URL */

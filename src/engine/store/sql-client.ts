@@ -193,6 +193,8 @@ class ConnectionLock {
   }
 }
 
+// Only bounds this map: better-sqlite3's statements themselves are interned for the life of the
+// process (sqlite-native-guard.ts), so clearing it frees nothing and re-preparing is a map lookup.
 const MAX_CACHED_STATEMENTS = 500;
 
 function bindable(params: readonly SqlParam[]): unknown[] {
