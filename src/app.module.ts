@@ -25,7 +25,7 @@ export interface AppModuleOptions {
   logger: PinoLogger;
 }
 
-/** Root module: global guard, filter and pipe are wired once here (DESIGN.md §2). */
+/** Root module: global guard, filter and pipe are wired once here (docs/architecture.md). */
 @Module({})
 export class AppModule {
   static register({ config, engine, logger }: AppModuleOptions): DynamicModule {

@@ -19,7 +19,7 @@ import { IDEMPOTENCY_KEY_PATTERN, type ToolDescriptor, type ToolInvocation, type
 import { VERSION } from '../version';
 
 /**
- * The MCP face of the tool catalogue (DESIGN.md §10, issue 8 §4), shared by `POST /mcp` and
+ * The MCP face of the tool catalogue (docs/tools.md, issue 8 §4), shared by `POST /mcp` and
  * `autokestra mcp` (stdio). Framework-free: a low-level SDK `Server` with raw JSON Schema
  * handlers (McpServer.registerTool wants zod schemas; ours are generated JSON Schema).
  */

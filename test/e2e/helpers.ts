@@ -21,7 +21,7 @@ export function expectNoStack(text: string): void {
 }
 
 /**
- * Asserts the one error shape of DESIGN.md §3: exactly `{"error":{"code","message","details?"}}`,
+ * Asserts the one error shape of docs/api.md (Errors): exactly `{"error":{"code","message","details?"}}`,
  * the given status and code, JSON content type, an X-Request-Id header, and no stack trace.
  */
 export function expectError(res: Pick<TestResponse, 'status' | 'headers' | 'text' | 'body'>, status: number, code: string): any {

@@ -1,5 +1,5 @@
 /**
- * The REST face of the tool surface (issue 8 §1–3 and §5, DESIGN.md §10): `/api/v1/tools` list,
+ * The REST face of the tool surface (issue 8 §1–3 and §5, docs/tools.md): `/api/v1/tools` list,
  * describe and invoke (with dryRun, wait, Idempotency-Key), the built-in tools, the scope ×
  * namespace matrix (invisible = NOT_FOUND, never FORBIDDEN, never suggested), the `tool.invoke`
  * audit trail, argument values kept out of every log line and audit entry, and every generated

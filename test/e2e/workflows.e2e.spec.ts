@@ -139,7 +139,7 @@ describe('Workflows API', () => {
       },
     );
 
-    it('accepts the full DESIGN.md §5 example and stores it verbatim', async () => {
+    it('accepts the full docs/dsl.md example and stores it verbatim', async () => {
       const source = fixture('valid', 'design-example.yaml');
       const res = await put(server, 'nightly-report', source);
       expect(res.status, res.text).toBe(201);

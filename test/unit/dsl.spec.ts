@@ -94,7 +94,7 @@ describe('workflow fixtures', () => {
 });
 
 describe('normalization', () => {
-  it('normalizes the DESIGN.md example', () => {
+  it('normalizes the docs/dsl.md example', () => {
     const def = parseOk(fixture('valid', 'design-example.yaml').source);
     const common = { description: null, timeoutMs: null, retry: null };
     expect(def).toEqual({

@@ -93,7 +93,7 @@ export function internalError(requestId: unknown): MappedError {
   return shaped(500, 'INTERNAL_ERROR', `an unexpected error occurred; quote request id ${String(requestId)} when reporting it`);
 }
 
-/** The single exit for every error (DESIGN.md §3): status + stable code, never a stack or secret. */
+/** The single exit for every error (docs/api.md, Errors): status + stable code, never a stack or secret. */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');

@@ -1,4 +1,4 @@
-/** DESIGN.md §3: the error codes a client can receive, with their HTTP status. */
+/** docs/api.md (Errors): the error codes a client can receive, with their HTTP status. */
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   INVALID_WORKFLOW: 400,

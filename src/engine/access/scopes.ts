@@ -1,6 +1,6 @@
 import type { KeyRateLimit } from './key-rate-limit';
 
-/** DESIGN.md §7. `admin` implies every other scope. */
+/** The scopes of docs/api.md (Authentication). `admin` implies every other scope. */
 export const SCOPES = [
   'admin',
   'workflows:read',

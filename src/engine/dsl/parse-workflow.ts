@@ -128,7 +128,7 @@ const readNamespace: Reader<string> = (value, path, report) => {
 };
 
 /**
- * Parses and validates a workflow written in the DSL (DESIGN.md §5) into its normalized form.
+ * Parses and validates a workflow written in the DSL (docs/dsl.md) into its normalized form.
  * Every problem is reported at once; the definition is returned only when there is none.
  */
 export function parseWorkflow(source: string, options: ParseOptions): ParseResult {

@@ -206,7 +206,7 @@ async function openStoreUnredacted(options: OpenStoreOptions): Promise<OpenedSto
       client = new PgSqlClient(knex.client as unknown as PgConnectionPool);
     } else {
       // The engine keeps the ORM's single SQLite connection for itself after migrating: the hot
-      // paths run prepared statements on it directly (STACK.md: hydration is 10-20x the query).
+      // paths run prepared statements on it directly (hydrating entities costs 10-20x the query: docs/architecture.md).
       const pool = knex.client as unknown as { acquireConnection(): Promise<Sqlite3Database>; releaseConnection(c: Sqlite3Database): Promise<void> };
       const connection = await pool.acquireConnection();
       client = new SqliteSqlClient(connection);

@@ -8,7 +8,7 @@ export interface SqlStatement {
 /**
  * Raw SQL over the ORM's own connection pool. Entities and migrations go through MikroORM; the
  * hot paths (reads by id, claiming, logs) come here because hydrating entities costs ~10-20x
- * the query itself (see STACK.md). Placeholders are `?` for every dialect (rewritten for PostgreSQL).
+ * the query itself (docs/architecture.md). Placeholders are `?` for every dialect (rewritten for PostgreSQL).
  */
 export interface SqlClient {
   readonly dialect: SqlDialect;

@@ -90,7 +90,7 @@ function countTasks(tasks: readonly TaskDefinition[]): number | undefined {
 }
 
 /**
- * The tool catalogue and the one invocation path (DESIGN.md §10). REST and MCP are two faces of
+ * The tool catalogue and the one invocation path (docs/tools.md). REST and MCP are two faces of
  * this class: same visibility (tools:invoke, the key's namespaces; invisible = NOT_FOUND), same
  * coercion of arguments (the trigger's), same audit event (`tool.invoke`, never argument values).
  */

@@ -3,7 +3,7 @@ import type { ExecutionError } from '../store/execution-types';
 import type { ExecutionState } from '../execution-state';
 
 /**
- * The tool surface (issue 8, DESIGN.md §10): one catalogue and one invocation path, shared by
+ * The tool surface (issue 8, docs/tools.md): one catalogue and one invocation path, shared by
  * REST (`/api/v1/tools`) and MCP (`POST /mcp`, `autokestra mcp`). Framework-free.
  */
 
