@@ -19,9 +19,17 @@ export default tseslint.config(
           patterns: [
             { group: ['@nestjs/*'], message: 'src/engine is framework-free: no @nestjs imports.' },
             { group: ['fastify', 'fastify/*', '@fastify/*'], message: 'src/engine is framework-free: no fastify imports.' },
+            { group: ['**/common/**', '**/modules/**', '**/mcp/**', '**/server', '**/cli'], message: 'src/engine is the bottom layer: it imports nothing above it (docs/architecture.md).' },
           ],
         },
       ],
+    },
+  },
+  {
+    // Layers point down (docs/architecture.md): the cross-cutting pieces never reach into a feature module.
+    files: ['src/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/modules/**'], message: 'src/common does not import src/modules (docs/architecture.md).' }] }],
     },
   },
 );

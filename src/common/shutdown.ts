@@ -1,7 +1,7 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationShutdown } from '@nestjs/common';
 import type { AppConfig } from './config/config.schema';
 import type { RootLogger } from './logging';
-import { EngineProvider } from '../modules/engine/engine.provider';
+import { EngineProvider } from './engine.provider';
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
 export const ROOT_LOGGER = Symbol('ROOT_LOGGER');

@@ -2,7 +2,7 @@ import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@ne
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthenticationError } from '../../engine/access/api-keys';
-import { EngineProvider } from '../../modules/engine/engine.provider';
+import { EngineProvider } from '../engine.provider';
 import { ApiError } from '../errors/api-error';
 import { extractPresentedKey } from './presented-key';
 import { PUBLIC_ROUTE, REQUIRED_SCOPES } from './decorators';

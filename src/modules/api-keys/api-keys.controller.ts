@@ -6,7 +6,7 @@ import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { PageQueryDto } from '../../common/http/validation';
 import { parseZonedDateTime } from '../../engine/dsl/datetime';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto, ExistingApiKeyDto, RotateApiKeyDto, RotatedApiKeyDto, UpdateApiKeyDto } from './api-keys.dto';
 
 // Validated by @IsZonedDateTime: parsed by the same rule (Date.parse would misread some valid forms).

@@ -6,7 +6,7 @@ import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { IsZonedDateTime, PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import { parseZonedDateTime } from '../../engine/dsl/datetime';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 
 export class AuditQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'e.g. auth.failure, api_key.create, workflow.apply, execution.trigger' })

@@ -1,6 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { Engine } from '../../engine/engine';
-import { EngineProvider } from './engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 
 @Global()
 @Module({})

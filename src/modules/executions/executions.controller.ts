@@ -8,7 +8,7 @@ import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk, ApiWorkflowIdParam } from '.
 import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
 import { TERMINAL_STATES } from '../../engine/execution-state';
 import { assertWorkflowId } from '../../engine/workflows';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { ExecutionDto, ExecutionListQueryDto, ExecutionPageDto, TriggerExecutionDto, TriggerQueryDto } from './executions.dto';
 
 const MAX_WAIT_MS = 60_000;

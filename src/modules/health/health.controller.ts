@@ -3,7 +3,7 @@ import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Public } from '../../common/auth/decorators';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 
 /**
  * How long readiness waits for the database. A partition that drops packets makes a query hang

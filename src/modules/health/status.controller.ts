@@ -3,7 +3,7 @@ import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { RequireScopes } from '../../common/auth/decorators';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { VERSION } from '../../version';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 
 export class StatusDto {
   @ApiProperty({ enum: ['starting', 'ready', 'draining', 'stopped'] }) state: string;

@@ -8,7 +8,7 @@ import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
 import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
 import type { LogLevelName, LogLine } from '../../engine/store/execution-types';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { cursorFrom, LOG_STREAM_SETTINGS, reserveStreamSlot, serveLogStream } from './log-stream';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];

@@ -7,7 +7,7 @@ import { ApiError } from '../../common/errors/api-error';
 import { assertIdempotencyKey } from '../../common/http/trigger-options';
 import { handleMcpPost } from '../../mcp/http';
 import { baseUrlOf, MCP_SCOPE, protectedResourceMetadata, type ProtectedResourceMetadata } from '../../mcp/resource-metadata';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { McpChallengeFilter } from './mcp-challenge.filter';
 import { MCP_SETTINGS, type McpSettings } from './mcp.settings';
 

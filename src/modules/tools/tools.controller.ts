@@ -7,7 +7,7 @@ import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk } from '../../common/http/ope
 import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
 import { MAX_TOOL_WAIT_MS } from '../../engine/dsl';
 import type { ToolResult } from '../../engine/tools/types';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { BuiltInResultDto, DryRunResultDto, InvokeToolDto, ToolCallResultDto, ToolDto, ToolListQueryDto, ToolPageDto } from './tools.dto';
 
 /** The HTTP answer of an invocation: 202 while the execution still runs, 200 otherwise. */

@@ -5,7 +5,7 @@ import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { Consumes } from '../../common/http/content-type.guard';
 import { ApiErrors, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
-import { EngineProvider } from '../engine/engine.provider';
+import { EngineProvider } from '../../common/engine.provider';
 import { WorkflowDto, WorkflowListQueryDto, WorkflowPageDto, WorkflowPatchDto, WorkflowSummaryDto } from './workflows.dto';
 
 const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml'];

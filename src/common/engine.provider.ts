@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Engine } from '../../engine/engine';
+import type { Engine } from '../engine/engine';
 
 /**
  * The Nest face of the engine: modules inject this, never the ORM. The engine is created before
