@@ -109,7 +109,15 @@ describe('fencing: a stale owner cannot write', () => {
     try {
       // the process is alive but frozen: the other one takes over once the lease (3 s) expires
       const two = await serve(db, key);
-      const taken = await waitFor(two.api, id, (e) => states(e).filter((s) => s === 'RUNNING').length === 2, 15_000, 50);
+      // the claim and the closing of the interrupted run are two writes: on PostgreSQL a read can
+      // fall between them, so wait for both rather than assert the second right after the first
+      const taken = await waitFor(
+        two.api,
+        id,
+        (e) => states(e).filter((s) => s === 'RUNNING').length === 2 && runsOf(e, 'slow')[0]?.state !== 'RUNNING',
+        15_000,
+        50,
+      );
       expect(runsOf(taken, 'slow')[0]).toMatchObject({ attempt: 1, state: 'FAILED', error: { kind: 'INTERRUPTED' } });
       one.proc.child.kill('SIGCONT');
       const done = await waitTerminal(two.api, id, 20_000);
