@@ -2480,11 +2480,11 @@ export interface operations {
     listExecutionLogs: {
         parameters: {
             query?: {
-                limit?: number;
-                offset?: number;
                 /** @description minimum level: DEBUG < INFO < WARN < ERROR */
                 level?: "DEBUG" | "INFO" | "WARN" | "ERROR";
                 taskId?: string;
+                limit?: number;
+                offset?: number;
                 /** @description only lines older than this log id (stable backwards paging) */
                 before?: number;
                 /** @description only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first) */

@@ -1,4 +1,4 @@
-import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
+import { applyDecorators, Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
@@ -13,7 +13,29 @@ import { cursorFrom, LOG_STREAM_SETTINGS, reserveStreamSlot, serveLogStream } fr
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
-export class LogQueryDto {
+/** A log-id cursor in the query (`before`, `after`): decimal digits, documented as an integer. */
+function LogIdQuery(field: string, description: string): PropertyDecorator {
+  const message = `${field} must be a log id (an integer in decimal digits)`;
+  return applyDecorators(
+    ApiPropertyOptional({ type: 'integer', minimum: 0, description }),
+    IsOptional(),
+    DecimalInteger(),
+    IsInt({ message }),
+    Min(0, { message }),
+  );
+}
+
+/** The filters the list and the stream share. */
+class LogFilterDto {
+  @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
+  @IsOptional()
+  @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
+  level?: string;
+
+  @ApiPropertyOptional({ maxLength: 100 }) @IsOptional() @IsString() @MaxLength(100) taskId?: string;
+}
+
+export class LogQueryDto extends LogFilterDto {
   @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @DecimalInteger()
@@ -29,41 +51,15 @@ export class LogQueryDto {
   @Min(0, { message: 'offset must be a non-negative integer, in decimal digits' })
   offset?: number;
 
-  @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
-  @IsOptional()
-  @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
-  level?: string;
-
-  @ApiPropertyOptional({ maxLength: 100 }) @IsOptional() @IsString() @MaxLength(100) taskId?: string;
-
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'only lines older than this log id (stable backwards paging)' })
-  @IsOptional()
-  @DecimalInteger()
-  @IsInt({ message: 'before must be a log id (an integer in decimal digits)' })
-  @Min(0, { message: 'before must be a log id (an integer in decimal digits)' })
+  @LogIdQuery('before', 'only lines older than this log id (stable backwards paging)')
   before?: number;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)' })
-  @IsOptional()
-  @DecimalInteger()
-  @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
-  @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
+  @LogIdQuery('after', 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)')
   after?: number;
 }
 
-export class LogStreamQueryDto {
-  @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
-  @IsOptional()
-  @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
-  level?: string;
-
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(100) taskId?: string;
-
-  @ApiPropertyOptional({ description: 'start after this log id (a Last-Event-ID header, sent by a reconnecting EventSource, wins over it)' })
-  @IsOptional()
-  @DecimalInteger()
-  @IsInt({ message: 'after must be a log id (an integer in decimal digits)' })
-  @Min(0, { message: 'after must be a log id (an integer in decimal digits)' })
+export class LogStreamQueryDto extends LogFilterDto {
+  @LogIdQuery('after', 'start after this log id (a Last-Event-ID header, sent by a reconnecting EventSource, wins over it)')
   after?: number;
 }
 
