@@ -54,7 +54,8 @@ class PgStatementCache {
       let n = 0;
       // knex's rule for raw SQL, kept so the text means what it meant: `\?` is a literal `?`
       const text = sql.replace(/\\\?|\?/g, (match) => (match === '?' ? `$${++n}` : '?'));
-      statement = { text, name: this.statements.size < MAX_PREPARED_STATEMENTS ? `ak_${this.statements.size}` : undefined };
+      if (this.statements.size >= MAX_PREPARED_STATEMENTS) return { text }; // unnamed, and not kept: the cache stays bounded
+      statement = { text, name: `ak_${this.statements.size}` };
       this.statements.set(sql, statement);
     }
     return statement;
