@@ -9,8 +9,8 @@ import { parseDurationMs } from './engine/dsl';
 import type { ApiKeyRecord } from './engine/store/sql-access-store';
 import type { AppConfig } from './common/config/config.schema';
 import { ConfigError, loadConfig } from './common/config/load-config';
-import { Engine } from './engine/engine';
-import { engineOptionsFrom } from './common/config/engine-options';
+import type { Engine } from './engine/engine';
+import { openEngine } from './common/engine-factory';
 import { EngineError } from './engine/errors';
 import { SecretsConfigError } from './engine/runtime/secrets';
 import { migrateDatabase, redactDatabaseSecrets } from './engine/store/open-store';
@@ -50,7 +50,7 @@ function printJson(value: unknown): void {
 /** Runs `fn` against the engine directly (no HTTP), then closes the store. */
 async function withEngine<T>(command: Command, fn: (engine: Engine) => Promise<T>): Promise<T> {
   const config = configFrom(command);
-  const engine = await Engine.open(engineOptionsFrom(config));
+  const engine = await openEngine(config);
   try {
     return await fn(engine);
   } finally {
@@ -100,8 +100,8 @@ async function quickstart(command: Command): Promise<void> {
     );
   });
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
-  const { bootstrap } = require('./main') as typeof import('./main.js');
-  const server = await bootstrap(config);
+  const { serve } = require('./main') as typeof import('./main.js');
+  const server = await serve(config);
   process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url} (database ${redactDatabaseSecrets(config.database.url, config.database.url)})\n`);
   printBanner(config, server, minted);
 }
@@ -150,7 +150,7 @@ async function mcpStdio(command: Command): Promise<void> {
     throw new ConfigError(['autokestra mcp needs an API key holding tools:invoke in AUTOKESTRA_API_KEY (mint one with `autokestra api-keys create --scopes tools:invoke,executions:read`)']);
   }
   const logger = createRootLogger(config.logging.level, 2, { credentials: config.server.apiKeys, format: config.logging.format });
-  const engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: process.env });
+  const engine = await openEngine(config, { logger: logger.child({ component: 'engine' }) });
   logger.maskSecretsWith?.(engine.secrets.masker);
   const stop = async (code: number) => {
     await engine.shutdown().catch((error: unknown) => logger.error({ err: error }, 'engine shutdown failed'));
@@ -194,9 +194,9 @@ export function buildCli(): Command {
     .action(async (_opts, command: Command) => {
       // the Nest stack is loaded only to serve: other commands start in a fraction of the time
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy on purpose: only serve needs the Nest stack
-      const { bootstrap } = require('./main') as typeof import('./main.js');
+      const { serve } = require('./main') as typeof import('./main.js');
       const config = configFrom(command);
-      const server = await bootstrap(config);
+      const server = await serve(config);
       process.stdout.write(`Autokestra ${VERSION} is listening on ${server.url}${server.metricsUrl ? ` (metrics: ${server.metricsUrl}/metrics)` : ''}\n`);
       printBanner(config, server, false);
     });

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import type { AppConfig } from './common/config/config.schema';
-import { startServer, type StartedServer } from './server';
+import { bootstrap, type StartedServer } from './server';
 
 /**
- * Production entry: starts the server with graceful shutdown on SIGTERM/SIGINT
+ * `autokestra serve`: bootstrap() with nothing added, graceful shutdown on SIGTERM/SIGINT
  * (readiness 503 first, in-flight requests finish, then the engine stops).
  */
-export async function bootstrap(config: AppConfig): Promise<StartedServer> {
-  return startServer(config, { shutdownHooks: true });
+export function serve(config: AppConfig): Promise<StartedServer> {
+  return bootstrap({ config: config as AppConfig & Record<string, unknown> });
 }

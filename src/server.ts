@@ -2,16 +2,16 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { Module, type ModuleMetadata } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import type { Logger as PinoLogger } from 'pino';
-import { AppModule } from './app.module';
+import { AutokestraModule } from './autokestra.module';
 import { staticKeyProblems } from './common/auth/static-keys';
 import type { AppConfig } from './common/config/config.schema';
-import { ConfigError } from './common/config/load-config';
-import { engineOptionsFrom } from './common/config/engine-options';
+import { ConfigError, loadConfigWithSections, splitSections, type LoadConfigOptions, type LoadedConfig } from './common/config/load-config';
 import { ApiError } from './common/errors/api-error';
 import { buildOpenApiDocument } from './common/http/openapi-document';
 import { sendError } from './common/errors/all-exceptions.filter';
@@ -21,7 +21,8 @@ import { NestPinoLogger } from './common/nest-logger';
 import { Metrics } from './common/metrics/metrics';
 import { startMetricsListener, type MetricsListener } from './common/metrics/metrics-server';
 import { LOG_FLUSH_TIMEOUT_MS } from './common/shutdown';
-import { Engine, type EngineOptions } from './engine/engine';
+import type { Engine } from './engine/engine';
+import type { TaskType } from './engine/tasks/task-type';
 import { MCP_PATH } from './mcp/resource-metadata';
 import { mcpRequestPolicy } from './modules/mcp/mcp.module';
 import { dialectOf } from './engine/store/open-store';
@@ -40,12 +41,37 @@ export interface StartedServer {
 export interface StartServerOptions {
   /** log destination (fd or file path); stdout by default */
   logDestination?: number | string;
-  /** install SIGTERM/SIGINT handlers (the CLI does; tests do not) */
+  /** install SIGTERM/SIGINT handlers: bootstrap() does unless told not to; startServer() (tests, benchmarks) does not */
   shutdownHooks?: boolean;
   /** environment for the engine (workflow secrets); process.env by default */
   env?: NodeJS.ProcessEnv;
-  /** task types added to the built-in ones (EngineOptions.taskTypes); a taken name stops the start */
-  taskTypes?: EngineOptions['taskTypes'];
+  /** task types added to the built-in ones; a taken name stops the start */
+  taskTypes?: readonly TaskType[];
+}
+
+export interface BootstrapOptions extends StartServerOptions {
+  /** the team's Nest modules, served beside Autokestra's with the same guard, filter, pipe and OpenAPI document */
+  imports?: ModuleMetadata['imports'];
+  /**
+   * The settings: where to load them from (config file, environment; the defaults of `serve`
+   * when absent), or an already loaded configuration whose top-level keys outside the core
+   * settings are extension sections.
+   */
+  config?: LoadConfigOptions | (AppConfig & Record<string, unknown>);
+}
+
+/** The root of a served application: Autokestra and the team's modules side by side. */
+@Module({})
+class ApplicationModule {}
+
+function isLoadedAppConfig(value: BootstrapOptions['config']): value is AppConfig & Record<string, unknown> {
+  return typeof value === 'object' && value !== null && 'server' in value && 'engine' in value;
+}
+
+function resolveConfig(source: BootstrapOptions['config']): LoadedConfig {
+  if (!isLoadedAppConfig(source)) return loadConfigWithSections(source ?? {});
+  const { sections } = splitSections(source);
+  return { config: source, sections };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -141,10 +167,13 @@ function armShutdownDeadline(config: AppConfig, logger: PinoLogger): void {
 }
 
 /**
- * Opens the engine (migrating the store), builds the Nest app on Fastify and listens.
- * Shared by `autokestra serve`, the tests and the benchmarks.
+ * Opens the engine (migrating the store), builds the Nest app on Fastify and listens: the way
+ * `autokestra serve` runs (it is `bootstrap()` with nothing added). A team's `imports` and
+ * `taskTypes` join the built-in ones; their routes get authentication, scopes, the error shape,
+ * the request hardening and a place in the OpenAPI document (docs/extending.md).
  */
-export async function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
+export async function bootstrap(options: BootstrapOptions = {}): Promise<StartedServer> {
+  const { config, sections } = resolveConfig(options.config);
   assertStaticKeysValid(config);
   assertAuthPossible(config);
   const logger = createRootLogger(config.logging.level, options.logDestination, { credentials: config.server.apiKeys, format: config.logging.format });
@@ -155,26 +184,12 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     metrics = new Metrics();
     metricsListener = await startMetricsListener(metrics, config.metrics.host, config.metrics.port);
   }
-  let engine: Engine;
-  try {
-    engine = await Engine.open({ ...engineOptionsFrom(config, logger.child({ component: 'engine' })), env: options.env ?? process.env, taskTypes: options.taskTypes });
-  } catch (error) {
-    await metricsListener?.close();
-    throw error;
-  }
-  logger.maskSecretsWith?.(engine.secrets.masker);
-  metrics?.attach(engine);
+  // Opened inside DI (the Engine provider); known here so a start that fails later closes it.
+  let opened: Engine | undefined;
   const abandon = async () => {
-    await engine.shutdown();
+    await opened?.shutdown();
     await metricsListener?.close();
   };
-  try {
-    await assertAuthConfigured(engine);
-  } catch (error) {
-    await abandon();
-    throw error;
-  }
-
   const securityHeaders = securityHeadersFromHelmet();
   const adapter = new FastifyAdapter({
     // Node enforces headersTimeout/requestTimeout only when it checks connections (every 30 s by
@@ -209,17 +224,22 @@ export async function startServer(config: AppConfig, options: StartServerOptions
     },
   });
   let app: NestFastifyApplication;
+  let engine: Engine;
   try {
-    app = await NestFactory.create<NestFastifyApplication>(AppModule.register({ config, engine, logger }), adapter, {
+    const autokestra = AutokestraModule.forRoot({ config, sections, taskTypes: options.taskTypes, logger, env: options.env, onEngineOpened: (e) => (opened = e) });
+    app = await NestFactory.create<NestFastifyApplication>({ module: ApplicationModule, imports: [autokestra, ...(options.imports ?? [])] }, adapter, {
       bufferLogs: true,
       abortOnError: false,
       // Fastify's own parsers (plus ours below) handle bodies; Nest's would shadow them.
       bodyParser: false,
     });
+    engine = opened!;
+    await assertAuthConfigured(engine);
   } catch (error) {
     await abandon();
     throw error;
   }
+  metrics?.attach(engine);
   // Nest's logger writes to the same root logger (JSON, scrubbed). Access lines come from a
   // Fastify onResponse hook below: per-request logging middleware cost ~45 % of throughput.
   app.useLogger(new NestPinoLogger(logger));
@@ -311,15 +331,16 @@ export async function startServer(config: AppConfig, options: StartServerOptions
   });
 
   // useProcessExit: exit 0 once drained, instead of re-raising the signal (exit 143)
-  if (options.shutdownHooks) {
+  if (options.shutdownHooks ?? true) {
     app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
     armShutdownDeadline(config, logger);
   }
   try {
+    // initializes first: the extension sections are checked and the @TaskType() providers join here
     await app.listen(config.server.port, config.server.host);
   } catch (error) {
+    await abandon();
     await app.close().catch(() => undefined);
-    await metricsListener?.close();
     throw error;
   }
   engine.start();
@@ -347,4 +368,9 @@ export async function startServer(config: AppConfig, options: StartServerOptions
         })
         .then(() => logger.flushWithin?.(LOG_FLUSH_TIMEOUT_MS))),
   };
+}
+
+/** bootstrap() for the tests and benchmarks: an already loaded configuration, no signal handlers unless asked. */
+export function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
+  return bootstrap({ ...options, config: config as AppConfig & Record<string, unknown>, shutdownHooks: options.shutdownHooks ?? false });
 }

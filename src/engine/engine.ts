@@ -17,7 +17,7 @@ import { WorkerPool } from './runtime/worker-pool';
 import { openStore } from './store/open-store';
 import type { StateStore } from './store/state-store';
 import { TaskTypeRegistry } from './tasks/registry';
-import type { TaskRuntimeConfig, TaskType } from './tasks/task-type';
+import type { TaskRuntimeConfig, TaskType, TaskTypeSchema } from './tasks/task-type';
 import { ToolService } from './tools/tool-service';
 import { WorkflowCatalog } from './workflows';
 
@@ -111,7 +111,13 @@ export class Engine {
       lastUsedWriteIntervalMs: options.auth.lastUsedWriteIntervalMs,
       onFailure: (reason) => this.events.authFailed(reason),
     });
-    this.workflows = new WorkflowCatalog(store, { taskTypes: taskTypes.schemas(options.tasks), secrets }, this.audit);
+    // The schemas are computed once per registry change, not per apply.
+    let schemas: { version: number; value: readonly TaskTypeSchema[] } | null = null;
+    const currentSchemas = () => {
+      if (schemas === null || schemas.version !== taskTypes.version) schemas = { version: taskTypes.version, value: taskTypes.schemas(options.tasks) };
+      return schemas.value;
+    };
+    this.workflows = new WorkflowCatalog(store, { taskTypes: currentSchemas, secrets }, this.audit);
     this.logWriter = new LogWriter(store.executions, this.secrets.masker, {
       flushIntervalMs: 50,
       maxBuffered: 1000,
@@ -194,6 +200,16 @@ export class Engine {
     const engine = new Engine(store, options, secrets, taskTypes);
     engine.stateValue = 'ready';
     return engine;
+  }
+
+  /**
+   * Adds a task type after the engine opened, before it starts: how task types that live in a
+   * DI container (Nest providers, created after the engine) join. Throws on a duplicate name, and
+   * once the engine runs (a type appearing mid-flight would make applies disagree with runs).
+   */
+  registerTaskType(type: TaskType, origin: string): void {
+    if (this.started) throw new Error(`task type '${String(type?.name)}' (${origin}) registered after the engine started; register task types before start()`);
+    this.taskTypes.register(type, origin);
   }
 
   /** Starts running executions: workers, schedule triggers, retention. */

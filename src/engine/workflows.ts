@@ -63,7 +63,8 @@ export class WorkflowCatalog {
 
   constructor(
     private readonly store: StateStore,
-    private readonly options: { taskTypes: readonly TaskTypeSchema[]; now?: () => number; secrets?: SecretAvailability },
+    /** taskTypes is read per apply: types registered before the engine starts are seen (Engine.registerTaskType) */
+    private readonly options: { taskTypes: () => readonly TaskTypeSchema[]; now?: () => number; secrets?: SecretAvailability },
     private readonly audit?: AuditLog,
     /** parses large sources off the event loop */
     readonly parser: WorkflowParser = new WorkflowParser(),
@@ -107,7 +108,7 @@ export class WorkflowCatalog {
     }
     const secrets = this.options.secrets;
     const result = await this.parser.parse(source, {
-      taskTypes: this.options.taskTypes,
+      taskTypes: this.options.taskTypes(),
       // Outside the caller's namespaces the apply ends NOT_FOUND: answering about secrets there
       // would tell the caller which names another namespace can read.
       secretAccess: secrets ? { grants: secrets.grants(), callerNamespaces: scope } : undefined,

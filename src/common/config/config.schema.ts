@@ -148,3 +148,9 @@ export class AppConfig {
   @ValidateNested() @Type(() => MetricsConfig) metrics: MetricsConfig;
   @ValidateNested() @Type(() => McpConfig) mcp: McpConfig;
 }
+
+/** The top-level sections the core settings own; any other top-level key belongs to an extension section or is refused. */
+export const CORE_SECTIONS = ['auth', 'server', 'database', 'logging', 'engine', 'retention', 'secrets', 'metrics', 'mcp'] as const satisfies readonly (keyof AppConfig)[];
+// every AppConfig section is listed (a new section that is not listed fails to compile here)
+const coreSectionsComplete: Exclude<keyof AppConfig, (typeof CORE_SECTIONS)[number]> extends never ? true : never = true;
+void coreSectionsComplete;

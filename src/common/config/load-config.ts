@@ -5,7 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { namespaceGlobProblems, secretNamespacesProblems } from '../../engine/runtime/secrets';
 import { AddressPolicy } from '../../engine/tasks/ssrf';
-import { AppConfig } from './config.schema';
+import { AppConfig, CORE_SECTIONS } from './config.schema';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -20,16 +20,22 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
+/** The validated core settings, and the top-level sections no core setting claims (extension sections, validated by their modules). */
+export interface LoadedConfig {
+  config: AppConfig;
+  sections: Record<string, unknown>;
+}
+
 /** The package root, where config/default.yaml lives: src/common/config and dist/common/config are both three levels down. */
 export const PACKAGE_ROOT = resolve(__dirname, '..', '..', '..');
 
 type Plain = Record<string, unknown>;
 
-function isPlainObject(value: unknown): value is Plain {
+export function isPlainObject(value: unknown): value is Plain {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function deepMerge(base: Plain, override: Plain): Plain {
+export function deepMerge(base: Plain, override: Plain): Plain {
   const out: Plain = { ...base };
   for (const [key, value] of Object.entries(override)) {
     out[key] = isPlainObject(value) && isPlainObject(base[key]) ? deepMerge(base[key] as Plain, value) : value;
@@ -167,7 +173,8 @@ function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Plain {
   return overrides;
 }
 
-function flattenErrors(errors: ValidationError[], prefix = ''): string[] {
+/** One line per problem, each with the setting's full path (`server.port: must not be ...`). */
+export function flattenErrors(errors: ValidationError[], prefix = ''): string[] {
   const lines: string[] = [];
   for (const error of errors) {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
@@ -187,6 +194,30 @@ function flattenErrors(errors: ValidationError[], prefix = ''): string[] {
  * listing every problem (one line each) when anything is wrong.
  */
 export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
+  return loadConfigFrom(options, false).config;
+}
+
+/**
+ * Like loadConfig, but top-level sections outside the core settings are returned as they are
+ * instead of refused: the modules that declare them validate them (config-sections.ts), and
+ * bootstrap() refuses those no module declares.
+ */
+export function loadConfigWithSections(options: LoadConfigOptions = {}): LoadedConfig {
+  return loadConfigFrom(options, true);
+}
+
+/** Splits a plain settings object into the core sections and the rest. */
+export function splitSections(merged: Plain): { core: Plain; sections: Record<string, unknown> } {
+  const core: Plain = {};
+  const sections: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(merged)) {
+    if ((CORE_SECTIONS as readonly string[]).includes(key)) core[key] = value;
+    else sections[key] = value;
+  }
+  return { core, sections };
+}
+
+function loadConfigFrom(options: LoadConfigOptions, keepSections: boolean): LoadedConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const problems: string[] = [];
@@ -201,7 +232,8 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   merged = deepMerge(merged, envOverrides(env, problems));
   if (problems.length) throw new ConfigError(problems);
 
-  const config = plainToInstance(AppConfig, merged);
+  const { core, sections } = keepSections ? splitSections(merged) : { core: merged, sections: {} };
+  const config = plainToInstance(AppConfig, core);
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, stopAtFirstError: true });
   const lines = flattenErrors(errors).map((line) => line.replace(/property (\S+) should not exist/, 'unknown setting'));
   if (lines.length) throw new ConfigError(lines);
@@ -222,5 +254,5 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   if (config.engine.heartbeatMs >= config.engine.leaseMs) {
     throw new ConfigError([`engine.heartbeatMs (${config.engine.heartbeatMs}) must be smaller than engine.leaseMs (${config.engine.leaseMs})`]);
   }
-  return config;
+  return { config, sections };
 }

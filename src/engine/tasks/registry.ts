@@ -22,6 +22,12 @@ type Entry =
  */
 export class TaskTypeRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** bumped on every registration, so derived data (the DSL schemas) knows when to recompute */
+  private versionValue = 0;
+
+  get version(): number {
+    return this.versionValue;
+  }
 
   /** The built-in types, then `extra` (in order); throws on a duplicate or an invalid schema. */
   static withBuiltIns(extra: readonly TaskType[] = []): TaskTypeRegistry {
@@ -59,6 +65,7 @@ export class TaskTypeRegistry {
     const problems = schemaProblems(entry.schema, COMMON_TASK_PROPERTIES);
     if (problems.length > 0) throw new Error(`invalid task type '${name}' (${entry.origin}): ${problems.join('; ')}`);
     this.entries.set(name, entry);
+    this.versionValue++;
   }
 
   get names(): string[] {

@@ -1,4 +1,5 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../../common/config/config.schema';
 import { McpRequestPolicy } from '../../mcp/request-policy';
 import { McpChallengeFilter } from './mcp-challenge.filter';
@@ -6,17 +7,18 @@ import { McpController, ProtectedResourceController } from './mcp.controller';
 import { MCP_SETTINGS, type McpSettings } from './mcp.settings';
 
 /** The MCP server over Streamable HTTP (`POST /mcp`) and its RFC 9728 metadata. */
-@Module({})
-export class McpModule {
-  static register(config: AppConfig): DynamicModule {
-    const settings: McpSettings = { publicUrl: config.mcp.publicUrl ?? null };
-    return {
-      module: McpModule,
-      controllers: [McpController, ProtectedResourceController],
-      providers: [{ provide: MCP_SETTINGS, useValue: settings }, McpChallengeFilter],
-    };
-  }
-}
+@Module({
+  controllers: [McpController, ProtectedResourceController],
+  providers: [
+    {
+      provide: MCP_SETTINGS,
+      useFactory: (config: ConfigService): McpSettings => ({ publicUrl: config.get<string | null>('mcp.publicUrl') ?? null }),
+      inject: [ConfigService],
+    },
+    McpChallengeFilter,
+  ],
+})
+export class McpModule {}
 
 /** The DNS-rebinding check of `/mcp`, run by the server's onRequest hook (before authentication). */
 export function mcpRequestPolicy(config: AppConfig): McpRequestPolicy {
