@@ -32,4 +32,14 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/modules/**'], message: 'src/common does not import src/modules (docs/architecture.md).' }] }],
     },
   },
+  {
+    // Examples are a team's code: they use the package's public surface (src/index.ts), nothing internal.
+    files: ['examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**', '**/dist/**', '**/test/**', 'autokestra/*'], message: "examples import only the public surface: from 'autokestra' (src/index.ts, docs/extending.md)." }] },
+      ],
+    },
+  },
 );

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
@@ -24,6 +25,8 @@ const PG_ONLY_FILES = ['test/e2e/pg-*.e2e.spec.ts'];
 // SWC keeps decorator metadata, which Nest's dependency injection needs (esbuild drops it).
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
+  // examples/ import the package by name, as a team's code does: the source of its public surface
+  resolve: { alias: { autokestra: fileURLToPath(new URL('./src/index.ts', import.meta.url)) } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -2,6 +2,7 @@ import { Global, Module, type DynamicModule, type InjectionToken, type ModuleMet
 import { APP_FILTER, APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import { ApiKeyGuard, FAILED_AUTH_LIMITER } from './common/auth/api-key.guard';
 import { FailedAuthLimiter } from './common/auth/failed-auth-limiter';
+import { AuditService } from './common/audit.service';
 import { configProviders } from './common/config/config-sections';
 import type { AppConfig } from './common/config/config.schema';
 import { openEngine } from './common/engine-factory';
@@ -80,6 +81,7 @@ class AutokestraCoreModule {
         useFactory: (config: AppConfig) => new FailedAuthLimiter(config.auth.failedAttemptsLimit, config.auth.failedAttemptsWindowMs),
         inject: [APP_CONFIG],
       },
+      AuditService,
       TaskTypeExplorer,
     ];
     return {

@@ -48,7 +48,9 @@ export interface TaskContext {
  * A task type: what the DSL accepts for it (`properties`, checked at apply with line-numbered
  * diagnostics like every built-in type) and what runs it. The built-in leaf types (log, sleep,
  * http, output, fail, shell) are TaskTypes; a platform team adds its own through the engine
- * options (`taskTypes`). Names are unique: a duplicate is refused when the engine starts.
+ * options (`taskTypes`) or as a `@TaskType()` Nest provider. A type's own settings are a
+ * configuration section its provider injects (docs/extending.md). Names are unique: a duplicate
+ * is refused when the engine starts.
  *
  * `run` gets the task as the schema normalized it (templates not yet rendered: see
  * TaskContext.render) and returns the task's outputs (a JSON-compatible value, or null), or
@@ -59,11 +61,6 @@ export interface TaskType<T extends TaskDefinition = TaskDefinition> {
   readonly name: T['type'];
   /** the type's own properties (id, type, description, timeout and retry are common to all) */
   readonly properties: PropertySchema;
-  /**
-   * A JSON Schema (2020-12) for this type's configuration section, if it has one. Reserved for
-   * the configuration issue (§3 of issue 10): declared here so a type can carry it; not read yet.
-   */
-  readonly configSchema?: Record<string, unknown>;
   /**
    * No side effect outside the engine and no waiting (log, output, fail): its run is written
    * once, in its final state, saving two commits per task. Re-running it after a crash must be
