@@ -8,7 +8,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrap, ConfigError, type StartedServer } from 'autokestra';
+import { Injectable, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AutokestraModule, bootstrap, ConfigError, loadConfigWithSections, TaskType, type StartedServer, type TaskContext, type TaskDefinition } from 'autokestra';
 import { GreetingsModule } from '../../examples/extension/greetings.module';
 import { httpClient, randomKey, TEST_CONFIG, tempDir } from '../support/server';
 import { expectError, YAML } from './helpers';
@@ -86,6 +90,14 @@ describe('examples/extension booted with bootstrap()', () => {
       ]),
     );
     expect(JSON.stringify(audit.body)).not.toContain(key);
+  });
+
+  it('ConfigService reads the core settings and the validated section; the environment is not read through it', async () => {
+    const config = server.app.get(ConfigService);
+    expect(config.get('greetings.salutation')).toBe('Howdy');
+    expect(config.get('greetings.style')).toBe('plain');
+    expect(config.get('engine.workers')).toBe(server.engine.workerSlots);
+    expect(config.get('PATH')).toBeUndefined();
   });
 
   it('OpenAPI lists the route as an authenticated operation of its own', async () => {
@@ -182,6 +194,69 @@ describe('the extension section at startup', () => {
       expect(server.engine.taskTypes.names).toContain('greetings.greet');
     } finally {
       await server.close();
+    }
+  });
+});
+
+/** A second provider claiming a built-in name. */
+@TaskType()
+class ShadowLogTaskType implements TaskType {
+  readonly name = 'log';
+  readonly properties = {};
+  async run(_task: TaskDefinition, _ctx: TaskContext): Promise<null> {
+    return null;
+  }
+}
+
+@Module({ providers: [ShadowLogTaskType] })
+class ShadowModule {}
+
+describe('task type providers at startup', () => {
+  it('a @TaskType() provider whose name is taken stops the start, naming both origins', async () => {
+    const dir = tempDir('autokestra-extension-dup-');
+    const error = await bootstrap({
+      imports: [ShadowModule],
+      config: { file: configFile(dir, ''), env: { AUTOKESTRA_API_KEYS: randomKey(), AUTOKESTRA_DATABASE_URL: join(dir, 'db.sqlite') } },
+      logDestination: join(dir, 'server.log'),
+      shutdownHooks: false,
+    }).catch((e: unknown) => e);
+    expect(String((error as Error)?.message)).toMatch(/duplicate task type 'log': registered by built-in and again by provider ShadowLogTaskType/);
+  });
+});
+
+@Injectable()
+class SettingsSource {
+  readonly databaseFile: string;
+  constructor() {
+    this.databaseFile = join(tempDir('autokestra-extension-async-'), 'db.sqlite');
+  }
+}
+
+@Module({ providers: [SettingsSource], exports: [SettingsSource] })
+class SettingsModule {}
+
+describe('AutokestraModule.forRootAsync in a Nest application of its own', () => {
+  it('builds the options from an injected provider and serves the API with its guard', async () => {
+    const key = randomKey();
+    const app = await NestFactory.create<NestFastifyApplication>(
+      AutokestraModule.forRootAsync({
+        imports: [SettingsModule],
+        inject: [SettingsSource],
+        useFactory: (source: SettingsSource) => loadConfigWithSections({ file: TEST_CONFIG, env: { AUTOKESTRA_API_KEYS: key, AUTOKESTRA_DATABASE_URL: source.databaseFile } }),
+      }),
+      new FastifyAdapter(),
+      { logger: false },
+    );
+    try {
+      await app.listen(0, '127.0.0.1');
+      const url = await app.getUrl();
+      const status = await fetch(`${url}/api/v1/status`, { headers: { authorization: `Bearer ${key}` } });
+      expect(status.status).toBe(200);
+      const anonymous = await fetch(`${url}/api/v1/workflows`);
+      expect(anonymous.status).toBe(401);
+      expect((await anonymous.json()).error.code).toBe('MISSING_API_KEY');
+    } finally {
+      await app.close();
     }
   });
 });
