@@ -228,7 +228,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
   try {
     const autokestra = AutokestraModule.forRoot({ config, sections, taskTypes: options.taskTypes, logger, env: options.env, onEngineOpened: (e) => (opened = e) });
     app = await NestFactory.create<NestFastifyApplication>({ module: ApplicationModule, imports: [autokestra, ...(options.imports ?? [])] }, adapter, {
-      bufferLogs: true,
+      // Nest's own lines (and its report of a provider that failed to build, e.g. the engine on a
+      // bad secrets file) go to the root logger, never as coloured text to stderr.
+      logger: new NestPinoLogger(logger),
       abortOnError: false,
       // Fastify's own parsers (plus ours below) handle bodies; Nest's would shadow them.
       bodyParser: false,
