@@ -104,6 +104,9 @@ function isRegularFile(fd: number): boolean {
   }
 }
 
+/** The longest a log line waits in the write batch before it is flushed anyway. */
+const BATCH_LATENCY_MS = 500;
+
 /**
  * JSON logs to stdout (or a given file descriptor or file). The destination is asynchronous and
  * buffered: a synchronous write per request line would halve throughput.
@@ -134,11 +137,29 @@ export function createRootLogger(level: string, destination: number | string = 1
     // The log sink failed: the server must not (an unhandled 'error' would crash it).
     if (PERMANENT.has(error.code ?? '')) broken = true;
   });
+  // Batching must not delay a line indefinitely: on a quiet server a request line would sit in
+  // the 4 KiB buffer until enough others followed it (an operator tailing `kubectl logs` would
+  // see nothing). The first line into an empty batch arms one timer that flushes it; an idle
+  // server holds no timer.
+  let flushTimer: NodeJS.Timeout | null = null;
+  const flushSoon = () => {
+    flushTimer = null;
+    if (broken) return;
+    try {
+      stream.flush();
+    } catch {
+      /* destroyed or failing: the error handler above has marked the sink */
+    }
+  };
   const sink: DestinationStream = {
     write(line: string) {
       if (broken) return;
       try {
         stream.write(line);
+        if (!terminal && flushTimer === null) {
+          flushTimer = setTimeout(flushSoon, BATCH_LATENCY_MS);
+          flushTimer.unref();
+        }
       } catch {
         broken = true;
       }

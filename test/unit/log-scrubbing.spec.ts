@@ -27,4 +27,18 @@ describe('root logger scrubbing', () => {
     }
     expect(text.match(/\*\*\*/g)!.length).toBeGreaterThanOrEqual(5);
   });
+
+  it('a lone line on a quiet server reaches the file within the batch latency, without an explicit flush', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ak-log-')), 'server.log');
+    const logger = createRootLogger('info', file);
+    logger.info('request completed');
+    // far below the 4 KiB batch: only the latency timer can write it
+    const deadline = Date.now() + 3000;
+    let text = '';
+    while (Date.now() < deadline && !text.includes('request completed')) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      text = readFileSync(file, 'utf8');
+    }
+    expect(JSON.parse(text.trim()).msg).toBe('request completed');
+  });
 });
