@@ -232,7 +232,6 @@ tasks:
       );
       if (rows.length >= 5) {
         victim.proc.child.kill('SIGKILL');
-        inFlight = rows.map((r) => r.id);
         break;
       }
       if (Date.now() > deadline) throw new Error('the victim never ran anything');
@@ -240,6 +239,18 @@ tasks:
     }
     const killedAt = Date.now();
     expect((await exitOf(victim.proc.child)).signal).toBe('SIGKILL');
+    // What the kill interrupted is read after it: on a loaded machine a sleep sampled above as
+    // RUNNING may have ended before the signal landed. Nobody writes these rows until the lease
+    // (2 s) expires, so this is the state the victim died in.
+    {
+      const { rows } = await db.query(
+        `select r.execution_id as id from task_runs r join executions e on e.id = r.execution_id
+          where e.workflow_id = $1 and r.task_key = 'slow' and r.state = 'RUNNING' and r.worker like $2`,
+        [wf, `%/${victim.pid}/%`],
+      );
+      inFlight = rows.map((r) => r.id);
+    }
+    expect(inFlight.length, 'the kill interrupted no sleep').toBeGreaterThan(0);
     const survivors = replicas;
     // lease (2 s) + sweep interval (1 s) + load; a lease on the victim's clock would need 22 s
     for (;;) {
