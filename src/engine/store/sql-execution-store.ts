@@ -1,6 +1,6 @@
 import { encodeTime } from 'ulidx';
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam, type SqlStatement } from './sql-client';
-import { namespaceFilterSql } from './namespace-filter';
+import { SqlListQuery } from './sql-list-query';
 import { crashLoopError, crashRecoveryNote, type CrashSite } from '../runtime/crash-loop';
 import { LOG_LEVELS, type ExecutionListQuery, type ExecutionRecord, type Fence, type LogLevelName, type LogLine, type LogQuery, type NewExecution, type NewLogLine, type ScheduleTriggerRow, type TaskRunRecord, type ExecutionError } from './execution-types';
 import { type ExecutionState, type TaskRunState, ACTIVE_STATE_LIST, TERMINAL_STATE_LIST, sqlStateList, type TerminalState } from '../execution-state';
@@ -192,31 +192,13 @@ export class SqlExecutionStore {
     return row?.state ?? null;
   }
 
-  async listExecutions(query: ExecutionListQuery): Promise<{ items: ExecutionRecord[]; hasMore: boolean }> {
-    const where: string[] = [];
-    const params: SqlParam[] = [];
-    if (query.workflowId !== undefined) {
-      where.push('workflow_id = ?');
-      params.push(query.workflowId);
-    }
-    if (query.namespace !== undefined) {
-      where.push('namespace = ?');
-      params.push(query.namespace);
-    }
-    if (query.state !== undefined) {
-      where.push('state = ?');
-      params.push(query.state);
-    }
-    if (query.namespaces) {
-      const filter = namespaceFilterSql('namespace', query.namespaces);
-      where.push(filter.sql);
-      params.push(...filter.params);
-    }
-    const rows = await this.db.all<Row>(
-      `select * from executions ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit ? offset ?`,
-      [...params, query.limit + 1, query.offset],
-    );
-    return { items: rows.slice(0, query.limit).map(toExecution), hasMore: rows.length > query.limit };
+  listExecutions(query: ExecutionListQuery): Promise<{ items: ExecutionRecord[]; hasMore: boolean }> {
+    return new SqlListQuery()
+      .filter('workflow_id = ?', query.workflowId)
+      .filter('namespace = ?', query.namespace)
+      .filter('state = ?', query.state)
+      .namespaces('namespace', query.namespaces)
+      .page(this.db, 'select * from executions', 'id desc', query, toExecution);
   }
 
   /**
@@ -620,33 +602,13 @@ export class SqlExecutionStore {
    * that moves its cursor to the page's highest id never skips a line.
    */
   async queryLogs(query: LogQuery): Promise<{ items: LogLine[]; hasMore: boolean }> {
-    const where = ['execution_id = ?'];
-    const params: SqlParam[] = [query.executionId];
-    if (query.minLevel && query.minLevel !== 'DEBUG') {
-      where.push('level >= ?');
-      params.push(LOG_LEVELS[query.minLevel]);
-    }
-    if (query.taskId !== undefined) {
-      where.push('task_id = ?');
-      params.push(query.taskId);
-    }
-    if (query.before !== undefined) {
-      where.push('id < ?');
-      params.push(query.before);
-    }
-    if (query.after !== undefined) {
-      where.push('id > ?');
-      params.push(query.after);
-    }
-    const order = query.after !== undefined ? 'asc' : 'desc';
-    const rows = await this.db.all<Row>(
-      `select id, execution_id, task_id, task_run_id, attempt, level, ts, message from logs
-        where ${where.join(' and ')} order by id ${order} limit ? offset ?`,
-      [...params, query.limit + 1, query.offset],
-    );
-    const items = rows.slice(0, query.limit).map(toLogLine);
-    if (order === 'asc') items.reverse();
-    return { items, hasMore: rows.length > query.limit };
+    const list = new SqlListQuery().where('execution_id = ?', query.executionId);
+    if (query.minLevel && query.minLevel !== 'DEBUG') list.where('level >= ?', LOG_LEVELS[query.minLevel]);
+    list.filter('task_id = ?', query.taskId).filter('id < ?', query.before).filter('id > ?', query.after);
+    const ascending = query.after !== undefined;
+    const page = await list.page(this.db, 'select id, execution_id, task_id, task_run_id, attempt, level, ts, message from logs', ascending ? 'id asc' : 'id desc', query, toLogLine);
+    if (ascending) page.items.reverse();
+    return page;
   }
 
   /**
