@@ -6,6 +6,7 @@ import { type ExecutionState, ACTIVE_STATE_LIST, sqlStateList, type TerminalStat
 
 type Row = Record<string, unknown>;
 
+/** The active states as an SQL list (`state in ${ACTIVE}`): held by an owner, counted against concurrency limits. */
 export const ACTIVE = sqlStateList(ACTIVE_STATE_LIST);
 
 /** SQL appending `{state, at}` to the JSON history column (binds two `?`: the state, the time). */
