@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { EngineLogger } from '../logger';
 import type { ExecutionRecord } from '../store/execution-types';
-import type { CrashLoopedExecution, RecoveryResult } from '../store/sql-execution-store';
+import type { CrashLoopedExecution, RecoveryResult } from '../store/sql-recovery';
 import type { StateStore } from '../store/state-store';
 import { StopReason } from './abort';
 import { ExecutionRun, type RunnerDeps, type RunOutcome } from './execution-runner';

@@ -1,5 +1,5 @@
 import { fromJson, toJson, toMillis, toMillisOrNull, type SqlClient, type SqlParam } from './sql-client';
-import { namespaceFilterSql } from './namespace-filter';
+import { SqlListQuery } from './sql-list-query';
 import type { KeyRateLimit } from '../access/key-rate-limit';
 
 export interface ApiKeyRecord {
@@ -137,9 +137,8 @@ export class SqlAccessStore {
     return row ? toKey(row) : null;
   }
 
-  async listKeys(limit: number, offset: number): Promise<{ items: ApiKeyRecord[]; hasMore: boolean }> {
-    const rows = await this.db.all<Row>(`select ${KEY_COLUMNS} from api_keys order by id desc limit ? offset ?`, [limit + 1, offset]);
-    return { items: rows.slice(0, limit).map(toKey), hasMore: rows.length > limit };
+  listKeys(limit: number, offset: number): Promise<{ items: ApiKeyRecord[]; hasMore: boolean }> {
+    return new SqlListQuery().page(this.db, `select ${KEY_COLUMNS} from api_keys`, 'id desc', { limit, offset }, toKey);
   }
 
   /** Is there a key that can authenticate right now? (the server refuses to start otherwise) */
@@ -217,27 +216,11 @@ export class SqlAccessStore {
     });
   }
 
-  async queryAudit(q: { limit: number; offset: number; action?: string; actor?: string; since?: number; namespaces?: readonly string[] }): Promise<{ items: AuditEvent[]; hasMore: boolean }> {
-    const where: string[] = [];
-    const params: SqlParam[] = [];
-    const add = (sql: string, value: SqlParam) => {
-      where.push(sql);
-      params.push(value);
-    };
-    if (q.action !== undefined) add('action = ?', q.action);
-    if (q.actor !== undefined) add('actor = ?', q.actor);
-    if (q.since !== undefined) add('at >= ?', q.since);
-    if (q.namespaces !== undefined) {
-      // a namespace-restricted reader sees only events about resources in its namespaces
-      const filter = namespaceFilterSql('namespace', q.namespaces);
-      where.push(`namespace is not null and ${filter.sql}`);
-      params.push(...filter.params);
-    }
-    const rows = await this.db.all<Row>(
-      `select * from audit_events ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit ? offset ?`,
-      [...params, q.limit + 1, q.offset],
-    );
-    return { items: rows.slice(0, q.limit).map(toAudit), hasMore: rows.length > q.limit };
+  queryAudit(q: { limit: number; offset: number; action?: string; actor?: string; since?: number; namespaces?: readonly string[] }): Promise<{ items: AuditEvent[]; hasMore: boolean }> {
+    const list = new SqlListQuery().filter('action = ?', q.action).filter('actor = ?', q.actor).filter('at >= ?', q.since);
+    // a namespace-restricted reader sees only events about resources in its namespaces
+    if (q.namespaces !== undefined) list.where('namespace is not null').namespaces('namespace', q.namespaces);
+    return list.page(this.db, 'select * from audit_events', 'id desc', q, toAudit);
   }
 
   async purgeAuditBefore(cutoff: number): Promise<number> {

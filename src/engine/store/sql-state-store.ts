@@ -1,6 +1,6 @@
 import type { WorkflowDefinition } from '../dsl/types';
-import { namespaceFilterSql } from './namespace-filter';
-import { fromJson, toJson, toMillis, type SqlClient, type SqlParam } from './sql-client';
+import { fromJson, toJson, toMillis, type SqlClient } from './sql-client';
+import { SqlListQuery } from './sql-list-query';
 import { SqlExecutionStore } from './sql-execution-store';
 import { SqlAccessStore } from './sql-access-store';
 import {
@@ -78,29 +78,13 @@ export class SqlStateStore implements StateStore {
     return this.onClose();
   }
 
-  async listWorkflows(query: WorkflowListQuery): Promise<Page<WorkflowSummary>> {
-    const where: string[] = [];
-    const params: SqlParam[] = [];
-    if (query.namespace !== undefined) {
-      where.push('namespace = ?');
-      params.push(query.namespace);
-    }
-    if (query.enabled !== undefined) {
-      where.push('enabled = ?');
-      params.push(query.enabled ? 1 : 0);
-    }
-    if (query.namespaces) {
-      const filter = namespaceFilterSql('namespace', query.namespaces);
-      where.push(filter.sql);
-      params.push(...filter.params);
-    }
+  listWorkflows(query: WorkflowListQuery): Promise<Page<WorkflowSummary>> {
     // Workflows have user-chosen ids, so "newest first" is by creation time, id as tie-breaker.
-    const rows = await this.db.all<WorkflowRow>(
-      `select ${SUMMARY_COLUMNS} from workflows ${where.length ? `where ${where.join(' and ')}` : ''}
-       order by created_at desc, id desc limit ? offset ?`,
-      [...params, query.limit + 1, query.offset],
-    );
-    return { items: rows.slice(0, query.limit).map(toSummary), hasMore: rows.length > query.limit };
+    const list = new SqlListQuery().filter('namespace = ?', query.namespace);
+    if (query.enabled !== undefined) list.where('enabled = ?', query.enabled ? 1 : 0);
+    return list
+      .namespaces('namespace', query.namespaces)
+      .page(this.db, `select ${SUMMARY_COLUMNS} from workflows`, 'created_at desc, id desc', query, toSummary);
   }
 
   async getWorkflow(id: string): Promise<WorkflowRecord | null> {
@@ -114,23 +98,16 @@ export class SqlStateStore implements StateStore {
   }
 
   /** Enabled workflows that are tools, by tool name (the `workflows.tool_name` index; no definition decoded). */
-  async listToolWorkflows(query: ToolWorkflowQuery): Promise<Page<ToolWorkflow>> {
-    const where = ['tool_name is not null', 'enabled = ?'];
-    const params: SqlParam[] = [1];
-    if (query.namespace !== undefined) {
-      where.push('namespace = ?');
-      params.push(query.namespace);
-    }
-    if (query.namespaces) {
-      const filter = namespaceFilterSql('namespace', query.namespaces);
-      where.push(filter.sql);
-      params.push(...filter.params);
-    }
-    const rows = await this.db.all<WorkflowRow & { tool_name: string }>(
-      `select ${SUMMARY_COLUMNS}, tool_name from workflows where ${where.join(' and ')} order by tool_name limit ? offset ?`,
-      [...params, query.limit + 1, query.offset],
-    );
-    return { items: rows.slice(0, query.limit).map((row) => ({ ...toSummary(row), toolName: row.tool_name })), hasMore: rows.length > query.limit };
+  listToolWorkflows(query: ToolWorkflowQuery): Promise<Page<ToolWorkflow>> {
+    return new SqlListQuery()
+      .where('tool_name is not null')
+      .where('enabled = ?', 1)
+      .filter('namespace = ?', query.namespace)
+      .namespaces('namespace', query.namespaces)
+      .page(this.db, `select ${SUMMARY_COLUMNS}, tool_name from workflows`, 'tool_name', query, (row: WorkflowRow & { tool_name: string }) => ({
+        ...toSummary(row),
+        toolName: row.tool_name,
+      }));
   }
 
   async getToolWorkflow(toolName: string): Promise<ToolWorkflow | null> {

@@ -2,7 +2,7 @@ import type { WorkflowDefinition } from '../dsl/types';
 import type { SqlExecutionStore } from './sql-execution-store';
 import type { SqlAccessStore } from './sql-access-store';
 
-/** The runtime's persistence (executions, task runs, logs, schedules): one SQL implementation for both dialects. */
+/** The runtime's persistence (executions, the queue, task runs, logs, schedules, recovery, retention): one SQL implementation for both dialects. */
 export type ExecutionStore = { [K in keyof SqlExecutionStore]: SqlExecutionStore[K] };
 /** Managed API keys and the audit trail. */
 export type AccessStore = { [K in keyof SqlAccessStore]: SqlAccessStore[K] };
