@@ -13,7 +13,7 @@ export { bootstrap, type BootstrapOptions, type StartedServer } from './server';
 export { AutokestraModule, type AutokestraModuleOptions, type AutokestraModuleAsyncOptions } from './autokestra.module';
 
 // Authentication and authorization of routes
-export { Public, RequireScopes, CurrentPrincipal } from './common/auth/decorators';
+export { Authenticated, Public, RequireScopes, CurrentPrincipal, type AuthenticatedOptions } from './common/auth/decorators';
 export { SCOPES, hasScopes, type Scope, type Principal, type Caller } from './engine/access/scopes';
 /** true when a key restricted to `scope` (namespace globs; undefined = all) may act in `namespace` */
 export { namespaceAllowed } from './engine/access/namespace-patterns';

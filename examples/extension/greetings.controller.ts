@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString, Length } from 'class-validator';
-import { ApiError, ApiErrors, AuditService, CurrentPrincipal, namespaceAllowed, RequireScopes, type Principal } from 'autokestra';
+import { ApiError, ApiErrors, Authenticated, AuditService, CurrentPrincipal, namespaceAllowed, type Principal } from 'autokestra';
 import { GreetingService } from './greeting.service';
 
 export class CreateGreetingDto {
@@ -31,10 +31,10 @@ export class GreetingsController {
 
   @Post()
   @HttpCode(201)
-  @RequireScopes('executions:write')
+  @Authenticated({ scopes: ['executions:write'] })
   @ApiOperation({ operationId: 'createGreeting', summary: 'Greet someone (an extension route)' })
   @ApiCreatedResponse({ type: GreetingDto })
-  @ApiErrors(400, 401, 403, 413, 415)
+  @ApiErrors(400, 403, 413, 415)
   create(@Body() body: CreateGreetingDto, @CurrentPrincipal() principal: Principal): GreetingDto {
     const namespace = this.greetings.namespace;
     if (!namespaceAllowed(namespace, principal.namespaces)) {

@@ -106,7 +106,7 @@ describe('examples/extension booted with bootstrap()', () => {
     expect(op).toBeDefined();
     expect(op.operationId).toBe('createGreeting');
     expect(op.tags).toEqual(['greetings']);
-    expect(op.security).toBeUndefined(); // the document's default: bearer or X-API-Key
+    expect(op.security).toEqual([{ bearer: [] }, { apiKey: [] }]); // from @Authenticated: bearer or X-API-Key
     expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403']));
     expect(op.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateGreetingDto');
   });

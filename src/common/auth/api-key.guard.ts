@@ -30,7 +30,9 @@ function failedAuthLimited(waitMs: number): ApiError {
 
 /**
  * The global guard (APP_GUARD): every route needs a valid key unless marked @Public(), and the
- * key must hold the route's @RequireScopes(). Route metadata is read once per handler.
+ * key must hold the scopes of the route's @Authenticated({ scopes }) (`admin` for a route that
+ * declares none). The handler's decorator wins over its controller's. Route metadata is read
+ * once per handler.
  *
  * Authentication comes first: a valid key is accepted whatever others did from its address.
  * Only failures are audited (aggregated) and rate limited, per address and per presented

@@ -3,7 +3,7 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import { VERSION } from '../../version';
 import { PUBLIC_OPERATION_EXTENSION } from '../auth/decorators';
 import { ERROR_STATUS, type ErrorCode } from '../errors/api-error';
-import { errorResponseSchema, errorSchemaName } from './openapi';
+import { errorResponseSchema, errorSchemaName, SECURITY_SCHEMES } from './openapi';
 
 type Json = Record<string, unknown>;
 
@@ -146,7 +146,10 @@ const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 /**
  * The contract-level facts Nest's generator cannot know: OpenAPI 3.1, servers, described tags,
  * the error bodies per code, the headers every answer carries, 413/415/400 on every route that
- * takes a body (Fastify enforces them before any handler), public routes without security.
+ * takes a body (Fastify enforces them before any handler). Each operation's security is its
+ * decorator's: `@Authenticated`/`@RequireScopes` write bearer-or-apiKey, `@Public()` marks the
+ * operation, which gets `security: []` here; a route with neither (the guard asks for an `admin`
+ * key) falls back to the document's default, the same two schemes.
  */
 export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
   const doc = toJsonSchema2020(document) as Json & { paths: Record<string, Record<string, Json>>; components: Json };
@@ -157,10 +160,9 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
     for (const method of METHODS) {
       const op = item[method] as (Json & { responses: Record<string, Json>; tags?: string[] }) | undefined;
       if (!op) continue;
-      if (op[PUBLIC_OPERATION_EXTENSION]) {
-        op.security = [];
-        delete op[PUBLIC_OPERATION_EXTENSION];
-      }
+      const isPublic = op[PUBLIC_OPERATION_EXTENSION] === true;
+      if (isPublic) op.security = [];
+      delete op[PUBLIC_OPERATION_EXTENSION];
       // the protocol checks (Host, header sizes, encodings) run before any route: any may answer 400
       op.responses[400] ??= { description: 'error: VALIDATION_ERROR', content: { 'application/json': { schema: errorResponseSchema(['VALIDATION_ERROR']) } } };
       if (op.requestBody) {
@@ -172,7 +174,7 @@ export function finalizeDocument(document: OpenAPIObject): OpenAPIObject {
         const headers: Json = { 'X-Request-Id': headerRef('X-Request-Id'), 'Cache-Control': headerRef('Cache-Control') };
         if (status === '429') headers['Retry-After'] = headerRef('Retry-After');
         // authenticated routes: a key with its own rateLimit sees its budget on every answer
-        if (op.security === undefined) for (const name of ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']) headers[name] = headerRef(name);
+        if (!isPublic) for (const name of ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']) headers[name] = headerRef(name);
         response.headers = { ...headers, ...(response.headers as Json | undefined) };
       }
     }
@@ -191,10 +193,10 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
     .setVersion(VERSION)
     .setLicense('Apache-2.0', 'https://www.apache.org/licenses/LICENSE-2.0')
     .addServer('/', 'the server that serves this document')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key as a Bearer token' }, 'bearer')
-    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key in a header' }, 'apiKey')
-    .addSecurityRequirements('bearer')
-    .addSecurityRequirements('apiKey');
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key as a Bearer token' }, SECURITY_SCHEMES[0])
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key in a header' }, SECURITY_SCHEMES[1]);
+  // the default of an operation without a decorator of its own (the guard asks for an admin key)
+  for (const scheme of SECURITY_SCHEMES) builder.addSecurityRequirements(scheme);
   for (const tag of TAGS) builder.addTag(tag.name, tag.description);
   return finalizeDocument(SwaggerModule.createDocument(app, builder.build()));
 }

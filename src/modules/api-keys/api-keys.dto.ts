@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
 import { SCOPES } from '../../common/auth/scopes';
 import { MAX_RATE_LIMIT_REQUESTS, presentKeyRateLimit } from '../../engine/access/key-rate-limit';
-import { IsZonedDateTime, toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { IsZonedDateTime, Parsed, toIso, PageOf, zonedDateTimeMs, type PageDto } from '../../common/http/validation';
 import type { ApiKeyRecord } from '../../engine/store/sql-access-store';
 
 /** Shape and types only; ranges and the duration are checked by the engine (shared with the CLI). */
@@ -40,7 +40,8 @@ export class CreateApiKeyDto {
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'ISO-8601 with a time zone; omit or null for no expiry' })
   @IsOptional()
   @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z)' })
-  expiresAt?: string | null;
+  @Parsed(zonedDateTimeMs)
+  expiresAt?: number | null;
 
   @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; omit or null for no limit` })
   @IsOptional()
@@ -83,7 +84,8 @@ export class UpdateApiKeyDto {
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
   @IsZonedDateTime({ message: 'expiresAt must be an ISO-8601 date-time with a time zone (e.g. 2027-01-31T00:00:00Z), or null' })
-  expiresAt?: string | null;
+  @Parsed(zonedDateTimeMs)
+  expiresAt?: number | null;
 
   @ApiPropertyOptional({ type: ApiKeyRateLimitDto, nullable: true, description: `${RATE_LIMIT_DESCRIPTION}; null removes the limit` })
   @IsOptional()
@@ -100,7 +102,7 @@ export class RotateApiKeyDto {
   @IsInt({ message: 'graceSeconds must be an integer' })
   @Min(0, { message: 'graceSeconds must be >= 0' })
   @Max(2_592_000, { message: 'graceSeconds must be <= 2592000 (30 days)' })
-  graceSeconds?: number;
+  graceSeconds: number = 0;
 }
 
 export class ApiKeyDto {

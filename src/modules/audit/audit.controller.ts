@@ -1,11 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
-import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import { Authenticated, CurrentPrincipal } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { IsZonedDateTime, PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
-import { parseZonedDateTime } from '../../engine/dsl/datetime';
+import { IsZonedDateTime, PageQueryDto, Parsed, toIso, PageOf, pageOf, zonedDateTimeMs, type PageDto } from '../../common/http/validation';
+import type { AuditEvent } from '../../engine/store/sql-access-store';
 import { EngineProvider } from '../../common/engine.provider';
 
 export class AuditQueryDto extends PageQueryDto {
@@ -21,10 +21,12 @@ export class AuditQueryDto extends PageQueryDto {
   @MaxLength(100)
   actor?: string;
 
-  @ApiPropertyOptional({ format: 'date-time' })
+  /** sent as a date-time, received in epoch ms */
+  @ApiPropertyOptional({ type: String, format: 'date-time' })
   @IsOptional()
   @IsZonedDateTime({ message: 'since must be an ISO-8601 date-time with a time zone (e.g. 2026-01-31T00:00:00Z)' })
-  since?: string;
+  @Parsed(zonedDateTimeMs)
+  since?: number;
 }
 
 export class AuditEventDto {
@@ -38,6 +40,10 @@ export class AuditEventDto {
   @ApiProperty({ enum: ['success', 'failure', 'denied'] }) outcome: string;
   @ApiProperty({ nullable: true, type: String }) ip: string | null;
   @ApiProperty({ nullable: true, type: 'object', additionalProperties: true }) details: Record<string, unknown> | null;
+
+  static from(event: AuditEvent): AuditEventDto {
+    return { ...event, at: toIso(event.at)! };
+  }
 }
 
 export const AuditPageDto = PageOf(AuditEventDto, 'AuditPageDto');
@@ -49,14 +55,12 @@ export class AuditController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Get()
-  @RequireScopes('audit:read')
+  @Authenticated({ scopes: ['audit:read'] })
   @ApiOperation({ operationId: 'listAuditEvents', summary: 'Audit trail, newest first' })
   @ApiOk(AuditPageDto)
-  @ApiErrors(400, 401, 403)
+  @ApiErrors(400)
   async list(@Query() query: AuditQueryDto, @CurrentPrincipal() principal: Principal): Promise<AuditPageDto> {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
-    const page = await this.engine.engine.audit.query({ limit, offset, action: query.action, actor: query.actor, since: query.since ? (parseZonedDateTime(query.since) ?? undefined) : undefined, namespaces: principal.namespaces });
-    return { items: page.items.map((e) => ({ ...e, at: toIso(e.at)! })), limit, offset, hasMore: page.hasMore };
+    const page = await this.engine.engine.audit.query({ ...query, namespaces: principal.namespaces });
+    return pageOf(query, page, AuditEventDto.from);
   }
 }

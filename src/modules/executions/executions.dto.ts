@@ -1,8 +1,31 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
-import { PageQueryDto, toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateBy } from 'class-validator';
+import { WaitDuration } from '../../common/http/trigger-options';
+import { PageQueryDto, toIso, PageOf, type PageDto, type SentenceContext } from '../../common/http/validation';
 import { type ExecutionRecord, type TaskRunRecord } from '../../engine/store/execution-types';
 import { EXECUTION_STATES, TASK_RUN_STATES } from '../../engine/execution-state';
+
+/** The longest `?wait` of a trigger. */
+export const MAX_TRIGGER_WAIT_MS = 60_000;
+
+const LABELS_CONTEXT: SentenceContext = { detail: 'must map names to strings' };
+
+/** At most 50 labels, each a name of at most 100 characters mapped to a string of at most 1000. */
+function AreLabels(): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'areLabels',
+      validator: {
+        validate: (labels: unknown) => {
+          if (labels === null || typeof labels !== 'object') return false;
+          const entries = Object.entries(labels);
+          return entries.length <= 50 && entries.every(([name, value]) => typeof value === 'string' && name.length <= 100 && value.length <= 1000);
+        },
+      },
+    },
+    { message: 'labels must be an object of at most 50 string values (keys <= 100 chars, values <= 1000)', context: LABELS_CONTEXT },
+  );
+}
 
 export class TriggerExecutionDto {
   @ApiPropertyOptional({ description: 'values for the workflow inputs (validated and coerced)', type: 'object', additionalProperties: true })
@@ -12,16 +35,19 @@ export class TriggerExecutionDto {
 
   @ApiPropertyOptional({ description: 'string labels added to the execution (at most 50; names <= 100 characters, values <= 1000)', type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 1000 } })
   @IsOptional()
+  @AreLabels()
   @IsObject({ message: 'labels must be an object of strings' })
   labels?: Record<string, string>;
 }
 
 export class TriggerQueryDto {
-  @ApiPropertyOptional({ description: "hold the response until the execution ends, at most this long: a duration such as '30s', '500ms' or 'PT30S', at most 60s", maxLength: 20, example: '30s' })
+  /** sent as a duration, received in milliseconds */
+  @ApiPropertyOptional({ type: String, description: "hold the response until the execution ends, at most this long: a duration such as '30s', '500ms' or 'PT30S', at most 60s", maxLength: 20, example: '30s' })
   @IsOptional()
+  @WaitDuration(MAX_TRIGGER_WAIT_MS)
   @IsString()
   @MaxLength(20)
-  wait?: string;
+  wait?: number;
 }
 
 export class ExecutionListQueryDto extends PageQueryDto {

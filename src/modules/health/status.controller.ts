@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { RequireScopes } from '../../common/auth/decorators';
-import { ApiErrors, ApiOk } from '../../common/http/openapi';
+import { Authenticated } from '../../common/auth/decorators';
+import { ApiOk } from '../../common/http/openapi';
 import { VERSION } from '../../version';
 import { EngineProvider } from '../../common/engine.provider';
 
@@ -19,10 +19,9 @@ export class StatusController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Get()
-  @RequireScopes()
+  @Authenticated()
   @ApiOperation({ operationId: 'getStatus', summary: 'Service state, version and uptime (any valid key)' })
   @ApiOk(StatusDto)
-  @ApiErrors(401)
   status(): StatusDto {
     return { state: this.engine.engine.state, version: VERSION, uptimeMs: Date.now() - startedAt };
   }

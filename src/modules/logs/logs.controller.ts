@@ -1,12 +1,11 @@
 import { applyDecorators, Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProperty, ApiPropertyOptional, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, ValidateBy } from 'class-validator';
+import { Authenticated, CurrentPrincipal } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
-import { ApiError } from '../../common/errors/api-error';
 import { ApiErrors, ApiOk } from '../../common/http/openapi';
-import { DecimalInteger, toIso, PageOf, type PageDto } from '../../common/http/validation';
+import { DecimalInteger, Parsed, toIso, PageOf, pageOf, type PageDto, type SentenceContext } from '../../common/http/validation';
 import type { LogLevelName, LogLine } from '../../engine/store/execution-types';
 import { EngineProvider } from '../../common/engine.provider';
 import { cursorFrom, LOG_STREAM_SETTINGS, reserveStreamSlot, serveLogStream } from './log-stream';
@@ -25,16 +24,29 @@ function LogIdQuery(field: string, description: string): PropertyDecorator {
   );
 }
 
+const CURSOR_CONFLICT: SentenceContext = { detail: 'cannot be combined with before' };
+
+/** `after` is refused beside a valid `before` (an invalid one has its own error): a page reads one way. */
+function NotWithBefore(): PropertyDecorator {
+  return ValidateBy(
+    { name: 'notWithBefore', validator: { validate: (_after: unknown, args) => !Number.isInteger((args?.object as { before?: unknown }).before) } },
+    { message: 'use either before or after, not both', context: CURSOR_CONFLICT },
+  );
+}
+
 /** The filters the list and the stream share. */
 class LogFilterDto {
+  /** any case; received in upper case */
   @ApiPropertyOptional({ enum: LEVELS, description: 'minimum level: DEBUG < INFO < WARN < ERROR' })
   @IsOptional()
   @IsIn([...LEVELS, ...LEVELS.map((l) => l.toLowerCase())], { message: `level must be one of ${LEVELS.join(', ')}` })
-  level?: string;
+  @Parsed((level: string) => level.toUpperCase())
+  level?: LogLevelName;
 
   @ApiPropertyOptional({ maxLength: 100 }) @IsOptional() @IsString() @MaxLength(100) taskId?: string;
 }
 
+/** `?limit&offset` of the log pages (default 100 lines) and the log-id cursors. */
 export class LogQueryDto extends LogFilterDto {
   @ApiPropertyOptional({ type: 'integer', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
@@ -42,18 +54,19 @@ export class LogQueryDto extends LogFilterDto {
   @IsInt({ message: 'limit must be an integer between 1 and 1000, in decimal digits' })
   @Min(1, { message: 'limit must be an integer between 1 and 1000, in decimal digits' })
   @Max(1000, { message: 'limit must be an integer between 1 and 1000, in decimal digits' })
-  limit?: number;
+  limit: number = 100;
 
   @ApiPropertyOptional({ type: 'integer', default: 0, minimum: 0 })
   @IsOptional()
   @DecimalInteger()
   @IsInt({ message: 'offset must be a non-negative integer, in decimal digits' })
   @Min(0, { message: 'offset must be a non-negative integer, in decimal digits' })
-  offset?: number;
+  offset: number = 0;
 
   @LogIdQuery('before', 'only lines older than this log id (stable backwards paging)')
   before?: number;
 
+  @NotWithBefore()
   @LogIdQuery('after', 'only lines newer than this log id (tail polling: the oldest `limit` of them, sorted newest first)')
   after?: number;
 }
@@ -82,26 +95,17 @@ export class LogsController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Get(':id/logs')
-  @RequireScopes('logs:read')
+  @Authenticated({ scopes: ['logs:read'] })
   @ApiOperation({ operationId: 'listExecutionLogs', summary: 'Execution logs, newest first; page with before=<id>, tail with after=<id>' })
   @ApiOk(LogPageDto)
-  @ApiErrors(400, 401, 403, 404)
+  @ApiErrors(400, 404)
   async logs(@Param('id') id: string, @Query() query: LogQueryDto, @CurrentPrincipal() principal: Principal): Promise<LogPageDto> {
-    if (query.before !== undefined && query.after !== undefined) {
-      throw new ApiError('VALIDATION_ERROR', 'use either before or after, not both', [{ field: 'after', message: 'cannot be combined with before' }]);
-    }
-    const limit = query.limit ?? 100;
-    const offset = query.offset ?? 0;
-    const page = await this.engine.engine.executions.logs(
-      id,
-      { limit, offset, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId, before: query.before, after: query.after },
-      principal,
-    );
-    return { items: page.items.map(toLogLineDto), limit, offset, hasMore: page.hasMore };
+    const page = await this.engine.engine.executions.logs(id, query, principal);
+    return pageOf(query, page, toLogLineDto);
   }
 
   @Get(':id/logs/stream')
-  @RequireScopes('logs:read')
+  @Authenticated({ scopes: ['logs:read'] })
   @ApiOperation({
     operationId: 'streamExecutionLogs',
     summary: 'Follow execution logs live (Server-Sent Events)',
@@ -113,7 +117,7 @@ export class LogsController {
   })
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this log id (wins over `after`)' })
   @ApiResponse({ status: 200, description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string', example: 'id: 42\nevent: log\ndata: {"id":42,...}\n\n' } } } })
-  @ApiErrors(400, 401, 403, 404, 429, 503)
+  @ApiErrors(400, 404, 429, 503)
   async stream(
     @Param('id') id: string,
     @Query() query: LogStreamQueryDto,
@@ -129,7 +133,7 @@ export class LogsController {
       // 404 / 503 leave as JSON: nothing is written before the execution is known to be visible
       events = await this.engine.engine.executions.follow(
         id,
-        { after, level: query.level?.toUpperCase() as LogLevelName | undefined, taskId: query.taskId },
+        { after, level: query.level, taskId: query.taskId },
         { signal: stopped.signal, pollMs: LOG_STREAM_SETTINGS.pollMs, batch: LOG_STREAM_SETTINGS.batch },
         principal,
       );

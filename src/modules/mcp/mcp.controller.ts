@@ -1,10 +1,10 @@
 import { Controller, Delete, Get, Headers, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CurrentPrincipal, Public, RequireScopes } from '../../common/auth/decorators';
+import { Authenticated, CurrentPrincipal, Public } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiError } from '../../common/errors/api-error';
-import { assertIdempotencyKey } from '../../common/http/trigger-options';
+import { IdempotencyKey } from '../../common/http/trigger-options';
 import { handleMcpPost } from '../../mcp/http';
 import { baseUrlOf, MCP_SCOPE, protectedResourceMetadata, type ProtectedResourceMetadata } from '../../mcp/resource-metadata';
 import { EngineProvider } from '../../common/engine.provider';
@@ -28,9 +28,9 @@ export class McpController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Post()
-  @RequireScopes(MCP_SCOPE)
-  async post(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal, @Headers('user-agent') userAgent: string | undefined, @Headers('idempotency-key') idempotencyKey: string | undefined): Promise<void> {
-    assertIdempotencyKey(idempotencyKey); // a 400 in the error shape, before the reply is handed to the SDK
+  @Authenticated({ scopes: [MCP_SCOPE] })
+  async post(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal, @Headers('user-agent') userAgent: string | undefined, @IdempotencyKey() idempotencyKey: string | undefined): Promise<void> {
+    // @IdempotencyKey() refuses a bad key (400, the error shape) before this runs, while the reply is still Nest's
     // Headers set so far (security headers, X-Request-Id, RateLimit-*) live on the Fastify
     // reply; after hijack only the raw response is written, so they move there first.
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);

@@ -1,11 +1,11 @@
 import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiOperation, ApiParam, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { CurrentPrincipal, RequireScopes } from '../../common/auth/decorators';
+import { Authenticated, CurrentPrincipal } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk } from '../../common/http/openapi';
-import { assertIdempotencyKey, parseWaitMs } from '../../common/http/trigger-options';
-import { MAX_TOOL_WAIT_MS } from '../../engine/dsl';
+import { IdempotencyKey } from '../../common/http/trigger-options';
+import { pageOf } from '../../common/http/validation';
 import type { ToolResult } from '../../engine/tools/types';
 import { EngineProvider } from '../../common/engine.provider';
 import { BuiltInResultDto, DryRunResultDto, InvokeToolDto, ToolCallResultDto, ToolDto, ToolListQueryDto, ToolPageDto } from './tools.dto';
@@ -31,22 +31,20 @@ export class ToolsController {
   constructor(private readonly engine: EngineProvider) {}
 
   @Get()
-  @RequireScopes('tools:invoke')
+  @Authenticated({ scopes: ['tools:invoke'] })
   @ApiOperation({ operationId: 'listTools', summary: 'The tools this key may use: built-ins it holds scopes for, then workflow tools in its namespaces, by name' })
   @ApiOk(ToolPageDto)
-  @ApiErrors(400, 401, 403)
+  @ApiErrors(400)
   async list(@Query() query: ToolListQueryDto, @CurrentPrincipal() principal: Principal): Promise<ToolPageDto> {
-    const limit = query.limit ?? 50;
-    const offset = query.offset ?? 0;
-    const page = await this.engine.engine.tools.list(principal, { limit, offset, namespace: query.namespace });
-    return { items: page.items.map((tool) => ToolDto.from(tool)), limit, offset, hasMore: page.hasMore };
+    const page = await this.engine.engine.tools.list(principal, query);
+    return pageOf(query, page, ToolDto.from);
   }
 
   @Get(':name')
-  @RequireScopes('tools:invoke')
+  @Authenticated({ scopes: ['tools:invoke'] })
   @ApiOperation({ operationId: 'getTool', summary: 'One tool; 404 NOT_FOUND with details.suggestions (nearest visible names)' })
   @ApiOk(ToolDto)
-  @ApiErrors(401, 403, 404)
+  @ApiErrors(404)
   async describe(@Param('name') name: string, @CurrentPrincipal() principal: Principal): Promise<ToolDto> {
     return ToolDto.from(await this.engine.engine.tools.describe(name, principal));
   }
@@ -54,7 +52,7 @@ export class ToolsController {
   // Any valid key reaches the handler: the service checks tools:invoke itself so that a denied
   // call is audited as a `tool.invoke` like every other one.
   @Post(':name')
-  @RequireScopes()
+  @Authenticated()
   @ApiOperation({ operationId: 'invokeTool', summary: "Call a tool: 200 when it ended within its wait, 202 while it still runs; dryRun validates and plans only" })
   @ApiParam({ name: 'name', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } })
   @ApiIdempotencyKeyHeader('same key + same arguments returns the first execution (kept >= 24 h)')
@@ -65,23 +63,21 @@ export class ToolsController {
     schema: { oneOf: [ToolCallResultDto, DryRunResultDto, BuiltInResultDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
   })
   @ApiOk(ToolCallResultDto, 202, 'still running when the wait ran out: follow executionId')
-  @ApiErrors('VALIDATION_ERROR', 'INVALID_INPUTS', 401, 403, 404, 'WORKFLOW_DISABLED', 'IDEMPOTENCY_KEY_REUSED', 'EXECUTION_FINISHED', 413, 415)
+  @ApiErrors('VALIDATION_ERROR', 'INVALID_INPUTS', 403, 404, 'WORKFLOW_DISABLED', 'IDEMPOTENCY_KEY_REUSED', 'EXECUTION_FINISHED', 413, 415)
   async invoke(
     @Param('name') name: string,
     @Body() body: InvokeToolDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @IdempotencyKey() idempotencyKey: string | undefined,
     @Headers('user-agent') userAgent: string | undefined,
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ToolCallResultDto | DryRunResultDto | BuiltInResultDto> {
-    const waitMs = parseWaitMs(body?.wait, MAX_TOOL_WAIT_MS) ?? undefined;
-    assertIdempotencyKey(idempotencyKey);
     // A client that hangs up stops the wait (the execution itself keeps running).
     const gone = new AbortController();
     reply.raw.once('close', () => gone.abort());
     const result = await this.engine.engine.tools.invoke(
       name,
-      { inputs: body?.inputs, dryRun: body?.dryRun, waitMs, idempotencyKey, transport: 'rest', client: userAgent ?? null, signal: gone.signal },
+      { inputs: body.inputs, dryRun: body.dryRun, waitMs: body.wait, idempotencyKey, transport: 'rest', client: userAgent ?? null, signal: gone.signal },
       principal,
     );
     const { status, body: answer } = present(result);

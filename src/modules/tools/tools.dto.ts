@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsObject, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { WaitDuration } from '../../common/http/trigger-options';
 import { PageOf, PageQueryDto, type PageDto } from '../../common/http/validation';
+import { MAX_TOOL_WAIT_MS } from '../../engine/dsl';
 import { EXECUTION_STATES } from '../../engine/execution-state';
 import type { ToolDescriptor } from '../../engine/tools/types';
 
@@ -52,11 +54,13 @@ export class InvokeToolDto {
   @IsBoolean({ message: 'dryRun must be a boolean' })
   dryRun?: boolean;
 
-  @ApiPropertyOptional({ maxLength: 20, example: '5s', description: "how long to wait for the end: a duration such as '5s' (at most the tool's own wait, which is the default)" })
+  /** sent as a duration, received in milliseconds */
+  @ApiPropertyOptional({ type: String, maxLength: 20, example: '5s', description: "how long to wait for the end: a duration such as '5s' (at most the tool's own wait, which is the default)" })
   @IsOptional()
+  @WaitDuration(MAX_TOOL_WAIT_MS)
   @IsString({ message: "wait must be a duration such as '5s'" })
   @MaxLength(20)
-  wait?: string;
+  wait?: number;
 }
 
 export class ToolErrorDto {
