@@ -130,7 +130,7 @@ describe.each(DATABASES)('SqlExecutionStore crash recovery (real %s)', (_name, u
     }
   }
 
-  const fenceOf = (e: ExecutionRecord): Fence => ({ executionId: e.id, owner: e.owner!, attempt: e.attempt });
+  const fenceOf = (e: ExecutionRecord): Fence => ({ executionId: e.id, owner: e.owner!, claim: e.claim });
 
   function runningRun(e: ExecutionRecord, taskId: string, attempt = 1): TaskRunRecord {
     return { id: newId(), executionId: e.id, taskId, taskKey: taskId, parentTaskRunId: null, iteration: null, attempt, state: 'RUNNING', startedAt: Date.now(), endedAt: null, outputs: null, error: null };
@@ -219,7 +219,7 @@ describe.each(DATABASES)('SqlExecutionStore crash recovery (real %s)', (_name, u
     const result = await store().recoverAbandoned(Date.now(), { owner: 'host/2002/d', crashLoopLimit: 2 });
     expect(result.requeued).toEqual([id]);
     expect((await store().getExecution(id))!).toMatchObject({ state: 'QUEUED', crashRecoveries: 1 });
-    expect(first.attempt).toBe(1);
+    expect(first.claim).toBe(1);
   });
 
   it('the crash site recorded by a suspect names the task in the error, even for an instant task with no task run', async () => {

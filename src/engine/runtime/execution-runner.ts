@@ -80,7 +80,7 @@ export class ExecutionRun implements ContainerHost {
     /** called once a suspect makes progress (it is no longer suspected of crashing the process) */
     private readonly onCleared: () => void = () => undefined,
   ) {
-    this.fence = { executionId: execution.id, owner: execution.owner!, attempt: execution.attempt };
+    this.fence = { executionId: execution.id, owner: execution.owner!, claim: execution.claim };
     this.secrets = deps.secrets.forNamespace(execution.namespace);
     this.suspect = execution.crashRecoveries > 0;
   }
@@ -91,10 +91,8 @@ export class ExecutionRun implements ContainerHost {
     try {
       const definition = await deps.loadDefinition(execution.workflowId, execution.revision);
       if (!definition) throw new TaskFailedError({ message: `workflow revision ${execution.workflowId}@${execution.revision} not found`, taskId: null });
-      // The first claim cannot have task runs yet: only a resumed execution reads them. (This
-      // is the claim's attempt, the fence; a task run's `attempt` is its retry number.)
-      const claimAttempt = execution.attempt;
-      const previousRuns = claimAttempt > 1 ? await deps.store.executions.listTaskRuns(execution.id) : [];
+      // The first claim cannot have task runs yet: only a resumed execution reads them.
+      const previousRuns = execution.claim > 1 ? await deps.store.executions.listTaskRuns(execution.id) : [];
       for (const run of previousRuns) {
         const list = this.runsByKey.get(run.taskKey) ?? [];
         list.push(run);

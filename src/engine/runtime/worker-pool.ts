@@ -187,7 +187,7 @@ export class WorkerPool {
     const suspect = execution.crashRecoveries > 0;
     if (suspect) this.suspect = { id: execution.id, since: this.now() };
     const events = this.deps.events;
-    if (execution.attempt === 1) events?.executionStarted(execution.workflowId);
+    if (execution.claim === 1) events?.executionStarted(execution.workflowId);
     const clearSuspect = () => {
       if (this.suspect?.id !== execution.id) return;
       this.suspect = null;

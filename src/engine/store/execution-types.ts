@@ -50,8 +50,11 @@ export interface ExecutionRecord extends NewExecution {
   endedAt: number | null;
   owner: string | null;
   leaseExpiresAt: number | null;
-  /** incremented by every claim: the fencing token of the current owner */
-  attempt: number;
+  /**
+   * incremented by every claim: the fencing token of the current owner (the `attempt` column;
+   * not a task's retry number, which is TaskRunRecord.attempt)
+   */
+  claim: number;
   cancelRequested: boolean;
   /** recoveries from a dead owner since the last progress (see runtime/crash-loop.ts) */
   crashRecoveries: number;
@@ -78,7 +81,8 @@ export interface TaskRunRecord {
 export interface Fence {
   executionId: string;
   owner: string;
-  attempt: number;
+  /** the claim number the owner got (ExecutionRecord.claim) */
+  claim: number;
 }
 
 export interface ExecutionListQuery {

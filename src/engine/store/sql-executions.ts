@@ -29,7 +29,7 @@ export const FENCE_SQL = `exists (select 1 from executions f where f.id = ? and 
 
 /** The values of the fence's `?`s (FENCE_SQL, and the `id = ? and owner = ? and attempt = ?` of own-row writes). */
 export function fenceParams(fence: Fence): SqlParam[] {
-  return [fence.executionId, fence.owner, fence.attempt];
+  return [fence.executionId, fence.owner, fence.claim];
 }
 
 export function toExecution(row: Row): ExecutionRecord {
@@ -52,7 +52,8 @@ export function toExecution(row: Row): ExecutionRecord {
     endedAt: toMillisOrNull(row.ended_at),
     owner: (row.owner as string | null) ?? null,
     leaseExpiresAt: toMillisOrNull(row.lease_expires_at),
-    attempt: Number(row.attempt),
+    // the column predates the name: it counts claims (the fence), not task retries
+    claim: Number(row.attempt),
     cancelRequested: Number(row.cancel_requested) === 1,
     crashRecoveries: Number(row.crash_recoveries ?? 0),
     concurrencyLimit: row.concurrency_limit === null ? null : Number(row.concurrency_limit),
@@ -112,7 +113,7 @@ export class SqlExecutions {
           endedAt: null,
           owner: null,
           leaseExpiresAt: null,
-          attempt: 0,
+          claim: 0,
           cancelRequested: false,
           crashRecoveries: 0,
         },
