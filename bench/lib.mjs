@@ -36,7 +36,7 @@ export async function load(title, opts, { only } = {}) {
   if (others.length > 0) {
     throw new Error(`${title}: responses other than ${only}: ${others.map(([code, s]) => `${s.count} x ${code}`).join(', ')} — the benchmark is invalid`);
   }
-  return { title, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  return { title, rps: result.requests.average, total: result.requests.total, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
 export function printTable(rows) {

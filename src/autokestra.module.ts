@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule, type InjectionToken, type ModuleMetadata, type OptionalFactoryDependency, type Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
-import { ApiKeyGuard, FAILED_AUTH_LIMITER } from './common/auth/api-key.guard';
+import { ApiKeyGuard } from './common/auth/api-key.guard';
+import { FAILED_AUTH_LIMITER, RequestAuthenticator } from './common/auth/request-authenticator';
 import { FailedAuthLimiter } from './common/auth/failed-auth-limiter';
 import { AuditService } from './common/audit.service';
 import { configProviders } from './common/config/config-sections';
@@ -81,6 +82,7 @@ class AutokestraCoreModule {
         useFactory: (config: AppConfig) => new FailedAuthLimiter(config.auth.failedAttemptsLimit, config.auth.failedAttemptsWindowMs),
         inject: [APP_CONFIG],
       },
+      RequestAuthenticator,
       AuditService,
       TaskTypeExplorer,
     ];

@@ -15,6 +15,7 @@ import { ConfigError, loadConfigWithSections, splitSections, type LoadConfigOpti
 import { ApiError } from './common/errors/api-error';
 import { buildOpenApiDocument } from './common/http/openapi-document';
 import { sendError } from './common/errors/all-exceptions.filter';
+import { installDirectRoutes } from './common/http/direct-routes';
 import { protocolProblem, rawErrorResponse } from './common/http/protocol';
 import { createRootLogger, redactUrl, type RootLogger } from './common/logging';
 import { NestPinoLogger } from './common/nest-logger';
@@ -327,6 +328,8 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
   // Errors raised by Fastify itself (body parsing, limits) reach the global filter through
   // Nest's own error handler, which wraps them as HttpException with the original as `cause`.
 
+  // the hot GETs (@DirectRoute()) skip Nest's per-request pipeline; swapped in as routes register
+  const directRoutes = installDirectRoutes(app, fastify, logger.child({ component: 'http' }));
   const document = buildOpenApiDocument(app);
   fastify.get('/api/v1/openapi.json', (_req: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-cache').send(document);
@@ -340,6 +343,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
   try {
     // initializes first: the extension sections are checked and the @TaskType() providers join here
     await app.listen(config.server.port, config.server.host);
+    directRoutes.verify();
   } catch (error) {
     await abandon();
     await app.close().catch(() => undefined);

@@ -3,6 +3,7 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Authenticated, CurrentPrincipal } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
+import { DirectRoute } from '../../common/http/direct-routes';
 import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
 import { WorkflowIdPipe } from '../../common/http/pipes';
 import { IdempotencyKey } from '../../common/http/trigger-options';
@@ -53,6 +54,7 @@ export class ExecutionsController {
   }
 
   @Get('executions/:id')
+  @DirectRoute<ExecutionsController>((c, request, principal) => c.get((request.params as { id: string }).id, principal))
   @Authenticated({ scopes: ['executions:read'] })
   @ApiOperation({ operationId: 'getExecution', summary: 'Inspect an execution: state, inputs, outputs, error, timeline, task runs with attempts' })
   @ApiOk(ExecutionDto)

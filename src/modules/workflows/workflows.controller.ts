@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { Authenticated, CurrentPrincipal } from '../../common/auth/decorators';
 import type { Principal } from '../../common/auth/scopes';
 import { Consumes } from '../../common/http/content-type.guard';
+import { DirectRoute } from '../../common/http/direct-routes';
 import { ApiErrors, ApiOk, ApiWorkflowIdParam } from '../../common/http/openapi';
 import { WorkflowIdPipe } from '../../common/http/pipes';
 import { pageOf } from '../../common/http/validation';
@@ -28,6 +29,7 @@ export class WorkflowsController {
   }
 
   @Get(':id')
+  @DirectRoute<WorkflowsController>((c, request, principal, reply) => c.get((request.params as { id: string }).id, principal, reply))
   @ApiWorkflowIdParam()
   @Authenticated({ scopes: ['workflows:read'] })
   @ApiOperation({ operationId: 'getWorkflow', summary: 'Get a workflow: normalized definition, YAML source, revision' })
