@@ -226,6 +226,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
   });
   let app: NestFastifyApplication;
   let engine: Engine;
+  let directRoutes: { verify(): void };
   try {
     const autokestra = AutokestraModule.forRoot({ config, sections, taskTypes: options.taskTypes, logger, env: options.env, onEngineOpened: (e) => (opened = e) });
     app = await NestFactory.create<NestFastifyApplication>({ module: ApplicationModule, imports: [autokestra, ...(options.imports ?? [])] }, adapter, {
@@ -238,6 +239,8 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
     });
     engine = opened!;
     await assertAuthConfigured(engine);
+    // the hot GETs (@DirectRoute()) skip Nest's per-request pipeline; swapped in as routes register
+    directRoutes = installDirectRoutes(app, app.getHttpAdapter().getInstance(), logger.child({ component: 'http' }));
   } catch (error) {
     await abandon();
     throw error;
@@ -328,8 +331,6 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
   // Errors raised by Fastify itself (body parsing, limits) reach the global filter through
   // Nest's own error handler, which wraps them as HttpException with the original as `cause`.
 
-  // the hot GETs (@DirectRoute()) skip Nest's per-request pipeline; swapped in as routes register
-  const directRoutes = installDirectRoutes(app, fastify, logger.child({ component: 'http' }));
   const document = buildOpenApiDocument(app);
   fastify.get('/api/v1/openapi.json', (_req: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'no-cache').send(document);
@@ -377,6 +378,6 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Started
 }
 
 /** bootstrap() for the tests and benchmarks: an already loaded configuration, no signal handlers unless asked. */
-export function startServer(config: AppConfig, options: StartServerOptions = {}): Promise<StartedServer> {
+export function startServer(config: AppConfig, options: StartServerOptions & Pick<BootstrapOptions, 'imports'> = {}): Promise<StartedServer> {
   return bootstrap({ ...options, config: config as AppConfig & Record<string, unknown>, shutdownHooks: options.shutdownHooks ?? false });
 }

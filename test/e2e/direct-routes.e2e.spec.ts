@@ -6,8 +6,12 @@
  * run through this path too; this file holds the path itself to the rules, side by side with a
  * route that still goes through Nest.
  */
+import { Controller, Get, Injectable, Module, UseGuards, type CanActivate } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiKeyGuard } from '../../src/common/auth/api-key.guard';
+import { Authenticated } from '../../src/common/auth/decorators';
+import { DirectRoute } from '../../src/common/http/direct-routes';
 import { applyWorkflow, startTestServer, type TestServer } from '../support/server';
 import { createKey, unknownWellFormedKey } from './access-helpers';
 
@@ -146,4 +150,75 @@ describe('direct routes (the hot GETs outside Nest’s pipeline)', () => {
       await strict.close();
     }
   });
+
+  it('HEAD stays on Nest’s path with the guard; an empty id is 404 as on every route', async () => {
+    const guard = vi.spyOn(ApiKeyGuard.prototype, 'canActivate');
+    const head = await fetch(`${server.url}/api/v1/workflows/direct-a`, { method: 'HEAD' });
+    expect(head.status).toBe(401);
+    expect(guard).toHaveBeenCalled();
+    const headOk = await fetch(`${server.url}/api/v1/workflows/direct-a`, { method: 'HEAD', headers: { authorization: `Bearer ${server.key}` } });
+    expect(headOk.status).toBe(200);
+    for (const path of ['/api/v1/workflows/', '/api/v1/executions/']) {
+      const res = await server.request('GET', path, { contract: false });
+      expect(res.status, path).toBe(404);
+      expect(res.body.error.code).toBe('NOT_FOUND');
+    }
+  });
 });
+
+/** A team's own global guard: it must see every request, the hot GETs included. */
+@Injectable()
+class CountingGuard implements CanActivate {
+  static seen: string[] = [];
+  canActivate(context: Parameters<CanActivate['canActivate']>[0]): boolean {
+    CountingGuard.seen.push(context.switchToHttp().getRequest<{ url: string }>().url);
+    return true;
+  }
+}
+
+@Module({ providers: [{ provide: APP_GUARD, useClass: CountingGuard }] })
+class CountingGuardModule {}
+
+@Injectable()
+class DenyGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+@Controller('api/v1/guarded')
+class GuardedDirectController {
+  @Get(':id')
+  @DirectRoute<GuardedDirectController>((c) => c.get())
+  @Authenticated({ scopes: ['workflows:read'] })
+  @UseGuards(DenyGuard)
+  get(): { ok: true } {
+    return { ok: true };
+  }
+}
+
+@Module({ controllers: [GuardedDirectController], providers: [DenyGuard] })
+class GuardedDirectModule {}
+
+describe('what the direct path would skip is refused, never skipped silently', () => {
+  it('a team’s global guard (APP_GUARD) turns direct routes off: the guard sees the hot GETs too', async () => {
+    const server = await startTestServer({ imports: [CountingGuardModule] });
+    try {
+      expect((await applyWorkflow(server, 'guarded-a', 'id: guarded-a\ntasks:\n  - {id: one, type: log, message: hi}\n')).status).toBe(201);
+      CountingGuard.seen = [];
+      const core = vi.spyOn(ApiKeyGuard.prototype, 'canActivate');
+      expect((await server.request('GET', '/api/v1/workflows/guarded-a')).status).toBe(200);
+      expect(CountingGuard.seen).toEqual(['/api/v1/workflows/guarded-a']);
+      expect(core).toHaveBeenCalledTimes(1);
+      expect(await server.logs()).toContain('direct routes off');
+    } finally {
+      vi.restoreAllMocks();
+      await server.close();
+    }
+  });
+
+  it('a @DirectRoute() that carries its own guard stops the start, naming the route', async () => {
+    await expect(startTestServer({ imports: [GuardedDirectModule] })).rejects.toThrow(/GuardedDirectController\.get carries what the direct path would skip \(__guards__/);
+  });
+});
+

@@ -11,6 +11,7 @@ import { DiscoveryService, Reflector } from '@nestjs/core';
 import { DECORATORS } from '@nestjs/swagger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authenticated, Public, PUBLIC_OPERATION_EXTENSION, PUBLIC_ROUTE, REQUIRED_SCOPES, RequireScopes } from '../../src/common/auth/decorators';
+import { routePolicy } from '../../src/common/auth/api-key.guard';
 import type { Scope } from '../../src/common/auth/scopes';
 import { ApiErrors } from '../../src/common/http/openapi';
 import { randomKey, startTestServer, type RequestOptions, type TestServer } from '../support/server';
@@ -57,8 +58,8 @@ function routesOf(test: TestServer): Route[] {
         path: `/${[base, sub].filter((p) => p && p !== '/').join('/')}`.replace(/:(\w+)/g, '{$1}'),
         operationId: (Reflect.getMetadata(DECORATORS.API_OPERATION, handler) as { operationId?: string } | undefined)?.operationId,
         documented,
-        isPublic: reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) ?? false,
-        scopes: reflector.getAllAndOverride<Scope[]>(REQUIRED_SCOPES, targets) ?? ['admin'],
+        // the policy the guard and the direct routes compute, not a copy of it
+        ...routePolicy(reflector, targets[0], targets[1]),
       });
     }
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppConfig } from '../../src/common/config/config.schema';
 import { loadConfig } from '../../src/common/config/load-config';
-import { startServer, type StartedServer, type StartServerOptions } from '../../src/server';
+import { startServer, type BootstrapOptions, type StartedServer, type StartServerOptions } from '../../src/server';
 import { contractOf } from './contract';
 import { PG_LEG, legDatabaseUrl } from './postgres';
 
@@ -98,6 +98,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** task types added to the built-in ones (startServer's taskTypes) */
   taskTypes?: StartServerOptions['taskTypes'];
+  /** Nest modules served beside Autokestra's (bootstrap's imports) */
+  imports?: BootstrapOptions['imports'];
 }
 
 /** Starts the real server (Nest + Fastify + engine) on a temp SQLite file (PG leg: a PostgreSQL database). */
@@ -114,7 +116,7 @@ export async function startTestServer(options: StartOptions = {}): Promise<TestS
   });
   config.logging.level = 'debug';
   options.configure?.(config);
-  const server = await startServer(config, { logDestination: logPath, env: { ...process.env, ...options.env }, taskTypes: options.taskTypes });
+  const server = await startServer(config, { logDestination: logPath, env: { ...process.env, ...options.env }, taskTypes: options.taskTypes, imports: options.imports });
   const url = server.url;
 
   const request = httpClient(url, key);

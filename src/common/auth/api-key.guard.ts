@@ -5,8 +5,6 @@ import { PUBLIC_ROUTE, REQUIRED_SCOPES } from './decorators';
 import { RequestAuthenticator } from './request-authenticator';
 import type { Scope } from './scopes';
 
-export { FAILED_AUTH_LIMITER } from './request-authenticator';
-
 export interface RoutePolicy {
   isPublic: boolean;
   scopes: readonly Scope[];

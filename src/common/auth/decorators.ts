@@ -47,7 +47,7 @@ export function Public(): ClassDecorator & MethodDecorator {
   );
 }
 
-/** The authenticated caller, set on the request by ApiKeyGuard. */
+/** The authenticated caller, set on the request by RequestAuthenticator (for the guard and the direct routes alike). */
 export const CurrentPrincipal = createParamDecorator((_data: unknown, ctx: ExecutionContext): Principal => {
   return ctx.switchToHttp().getRequest<{ principal: Principal }>().principal;
 });

@@ -8,7 +8,8 @@ import type { SqlClient, SqlParam } from './sql-client';
  * no count.
  *
  * Values are always `?` parameters: the SQL text depends only on which filters are present
- * (and, for an allow-list, on its length), never on their values, so PostgreSQL reuses one
+ * (and, for an allow-list, on its length and on each entry's kind: exact name, subtree, or `*`,
+ * which makes the whole filter `1 = 1`), never on their values, so PostgreSQL reuses one
  * named prepared statement per shape (sql-client.ts keys them by text).
  */
 export class SqlListQuery {

@@ -35,7 +35,8 @@ export class WorkflowsController {
   @ApiOperation({ operationId: 'getWorkflow', summary: 'Get a workflow: normalized definition, YAML source, revision' })
   @ApiOk(WorkflowDto)
   @ApiErrors(400, 404)
-  async get(@Param('id', WorkflowIdPipe) id: string, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+  // no WorkflowIdPipe: a direct route runs no pipes; the engine checks the id (same 400)
+  async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     const workflow = await this.engine.workflows.get(id, principal);
     reply.type('application/json; charset=utf-8');
     return WorkflowDto.json(workflow);
