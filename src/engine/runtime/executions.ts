@@ -121,6 +121,18 @@ export class ExecutionService implements SubflowLauncher {
     return { execution: this.present(execution), created };
   }
 
+  /**
+   * The API's trigger: trigger, then with `waitMs` wait up to that long for the end. `settled`:
+   * the answer is final (an idempotent replay, or an execution that ended within the wait),
+   * which the REST route answers 200 rather than 202.
+   */
+  async triggerAndWait(workflowId: string, request: TriggerRequest, waitMs: number | undefined, caller?: Caller) {
+    const { execution, created } = await this.trigger(workflowId, request, caller);
+    if (waitMs === undefined) return { execution, created, settled: !created };
+    const result = TERMINAL_STATES.has(execution.state) ? execution : await this.wait(execution.id, waitMs);
+    return { execution: result, created, settled: !created || TERMINAL_STATES.has(result.state) };
+  }
+
   private async visible(id: string, caller?: Caller): Promise<ExecutionRecord> {
     const scope = caller?.namespaces;
     const execution = await this.store.executions.getExecution(id);

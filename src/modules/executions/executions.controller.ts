@@ -8,7 +8,6 @@ import { ApiErrors, ApiIdempotencyKeyHeader, ApiOk, ApiWorkflowIdParam } from '.
 import { WorkflowIdPipe } from '../../common/http/pipes';
 import { IdempotencyKey } from '../../common/http/trigger-options';
 import { pageOf } from '../../common/http/validation';
-import { TERMINAL_STATES } from '../../engine/execution-state';
 import { EngineProvider } from '../../common/engine.provider';
 import { ExecutionDto, ExecutionListQueryDto, ExecutionPageDto, TriggerExecutionDto, TriggerQueryDto } from './executions.dto';
 
@@ -34,13 +33,9 @@ export class ExecutionsController {
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ExecutionDto> {
-    const executions = this.engine.engine.executions;
-    const { execution, created } = await executions.trigger(workflowId, { inputs: body.inputs, labels: body.labels, idempotencyKey }, principal);
-    const waitMs = query.wait;
-    let result = execution;
-    if (waitMs !== undefined && !TERMINAL_STATES.has(result.state)) result = await executions.wait(execution.id, waitMs);
-    reply.status(!created || (waitMs !== undefined && TERMINAL_STATES.has(result.state)) ? 200 : 202);
-    return ExecutionDto.from(result);
+    const { execution, settled } = await this.engine.engine.executions.triggerAndWait(workflowId, { inputs: body.inputs, labels: body.labels, idempotencyKey }, query.wait, principal);
+    reply.status(settled ? 200 : 202);
+    return ExecutionDto.from(execution);
   }
 
   @Get('executions')
