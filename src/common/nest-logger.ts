@@ -14,6 +14,13 @@ type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
  * as the last parameter; an object message is merged into the line (an Error goes to `err`), as
  * nestjs-pino did, so existing log lines keep their shape.
  */
+/**
+ * Nest's start-up narration (a line per module initialized and per route mapped, ~50 lines):
+ * useful when debugging the wiring, noise in an operator's log. Logged at debug; warnings and
+ * errors from these contexts keep their level.
+ */
+const BOOT_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
+
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 
@@ -24,7 +31,7 @@ export class NestPinoLogger implements LoggerService {
     this.call('debug', message, params);
   }
   log(message: unknown, ...params: unknown[]): void {
-    this.call('info', message, params);
+    this.call(BOOT_CONTEXTS.has(params[params.length - 1] as string) ? 'debug' : 'info', message, params);
   }
   warn(message: unknown, ...params: unknown[]): void {
     this.call('warn', message, params);
