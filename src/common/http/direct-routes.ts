@@ -27,9 +27,9 @@ export type DirectCall<C> = (controller: C, request: FastifyRequest, principal: 
 
 /**
  * Marks a GET route as hot: Fastify calls the controller method directly, after the same
- * authentication as every route (RequestAuthenticator, the route's own @RequireScopes()/@Public()),
- * skipping Nest's per-request pipeline (guards, pipes, interceptors, router). Profiles put that
- * pipeline at a third of a point read's CPU (docs/benchmarks.md).
+ * authentication as every route (RequestAuthenticator, the route's own @Authenticated()/@Public()),
+ * skipping Nest's per-request pipeline (guards, pipes, interceptors, router): ~15 % of a
+ * workflow read's CPU (docs/benchmarks.md).
  *
  * Only for routes whose parameters need no pipe or DTO: nothing validates or transforms them on
  * this path, so the method (and the engine under it) must check what it reads. The Nest route
@@ -51,11 +51,6 @@ const joinPath = (...parts: (string | undefined)[]): string =>
     .filter((p) => p.length > 0)
     .join('/');
 
-/**
- * Finds every @DirectRoute() and, as Nest registers the matching Fastify route, swaps in the
- * direct handler. Call after NestFactory.create and before app.init()/listen() (routes register
- * there); `verify()` after listen fails the start if a declared route was never registered.
- */
 /** Autokestra's own global enhancers: the direct path does what they do (authentication, the error shape). */
 const CORE_ENHANCERS: readonly unknown[] = [ApiKeyGuard, ContentTypeGuard, AllExceptionsFilter, createValidationPipe];
 const ENHANCER_TOKEN = /^APP_(GUARD|INTERCEPTOR|FILTER|PIPE)\b/;
@@ -81,6 +76,11 @@ function skippedDecorators(metatype: object, name: string, method: object): stri
   return marked.length > 0 ? marked.join(', ') : null;
 }
 
+/**
+ * Finds every @DirectRoute() and, as Nest registers the matching Fastify route, swaps in the
+ * direct handler. Call after NestFactory.create and before app.init()/listen() (routes register
+ * there); `verify()` after listen fails the start if a declared route was never registered.
+ */
 export function installDirectRoutes(
   app: INestApplication,
   fastify: FastifyInstance,
@@ -115,11 +115,12 @@ export function installDirectRoutes(
         try {
           const principal = policy.isPublic ? (undefined as never) : await authenticator.authenticate(request, reply, policy.scopes);
           const result = await call(instance, request, principal, reply);
-          if (!reply.sent) await reply.send(result);
+          // returned, not awaited: awaiting a reply waits for the whole response to be written
+          return reply.sent ? reply : reply.send(result);
         } catch (error) {
           sendError(reply, request, error, logger);
+          return reply;
         }
-        return reply;
       });
     }
   }
