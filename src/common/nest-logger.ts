@@ -4,6 +4,13 @@ import type { Logger } from 'pino';
 type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 /**
+ * Nest's start-up narration (a line per module initialized and per route mapped, ~50 lines):
+ * useful when debugging the wiring, noise in an operator's log. Logged at debug; warnings and
+ * errors from these contexts keep their level.
+ */
+const BOOT_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
+
+/**
  * Nest's logger, written to this app's own root pino logger (so through the credential and
  * secret scrubbing of common/logging.ts). Replaces nestjs-pino, of which only this mapping was
  * used: request lines come from a Fastify hook (server.ts), not from its middleware. Unlike
@@ -14,13 +21,6 @@ type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
  * as the last parameter; an object message is merged into the line (an Error goes to `err`), as
  * nestjs-pino did, so existing log lines keep their shape.
  */
-/**
- * Nest's start-up narration (a line per module initialized and per route mapped, ~50 lines):
- * useful when debugging the wiring, noise in an operator's log. Logged at debug; warnings and
- * errors from these contexts keep their level.
- */
-const BOOT_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
-
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
 

@@ -76,6 +76,9 @@ describe('logging.format: auto (the default) when the destination is not a termi
       const out = serve.output();
       expect(out).not.toContain('API docs');
       expect(out).not.toContain(serve.key);
+      // Nest's start-up narration is debug: not a line per module and per route at info
+      expect(out).not.toMatch(/Mapped \{|dependencies initialized/);
+      expect(out).toContain('autokestra listening');
       const lines = out.split('\n').filter((line) => line.trim().length > 0 && !/listening on/.test(line));
       for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
     } finally {
